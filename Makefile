@@ -1,0 +1,131 @@
+# wicket build.  Objects go to $(BUILD) (build/ by default, build/asan with
+# SANITIZE=1, so the two never mix).  Dependencies come from pkg-config.
+#
+#   make               build wicketd, wicket-sim and the plugins
+#   make deps          apt-get install everything needed to build, test, demo
+#   make check         unit tests (cmocka) and integration tests (pytest)
+#   make demo          simulated gate, local broker, wicketd deciding passages
+#   make install       DESTDIR=... PREFIX=... SYSCONFDIR=...
+#   make SANITIZE=1    AddressSanitizer + UBSan build (and check)
+#   make CC=clang      the same with clang
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LOCALSTATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+PLUGINDIR  ?= $(LIBDIR)/wicket/plugins
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/wicket
+UNITDIR    ?= $(LIBDIR)/systemd/system
+
+ifeq ($(SANITIZE),1)
+BUILD      ?= build/asan
+SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD      ?= build
+SANFLAGS   :=
+endif
+
+PKGS       := libmodbus libmosquitto inih sqlite3 libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN       := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+              -Wformat=2 -Wvla -Werror
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fPIC $(SANFLAGS) \
+              -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
+              -DWICKET_VERSION='"$(VERSION)"' \
+              -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
+              -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' \
+              -DWICKET_STATEDIR='"$(LOCALSTATEDIR)/lib/wicket"' \
+              $(CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+
+# daemon/main.c is the program; the rest of daemon/ is also linked into the
+# unit tests.  inifile and confval are shared with the tools and plugins.
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+SHARED_OBJ := $(BUILD)/daemon/confval.o $(BUILD)/daemon/inifile.o
+MODBUS_MAP_OBJ := $(BUILD)/plugins/modbus/regmap.o $(BUILD)/plugins/modbus/mbmap.o
+MODBUS_DEV_OBJ := $(MODBUS_MAP_OBJ) $(BUILD)/plugins/modbus/mbdev.o \
+                  $(BUILD)/daemon/confval.o
+MODBUS_PLUGINS := thermal gate reader
+PLUGIN_SO  := $(MODBUS_PLUGINS:%=$(BUILD)/plugins/modbus-%.so)
+SIM_SRC    := $(wildcard tools/wicket-sim/*.c)
+SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTPLUG_SRC := $(wildcard tests/plugins/*.c)
+TESTPLUG_SO  := $(TESTPLUG_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
+
+.PHONY: all deps check check-unit check-integration demo install clean
+all: $(BUILD)/wicketd $(BUILD)/wicket-sim $(PLUGIN_SO)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/wicketd: $(BUILD)/daemon/main.o $(DAEMON_OBJ)
+	$(CC) $(ALL_LDFLAGS) -rdynamic -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
+
+$(BUILD)/wicket-sim: $(SIM_OBJ) $(MODBUS_MAP_OBJ) $(SHARED_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/plugins/modbus-%.so: $(BUILD)/plugins/modbus/%.o $(MODBUS_DEV_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+$(BUILD)/tests/plugins/%.so: $(BUILD)/tests/plugins/%.o
+	$(CC) $(ALL_LDFLAGS) -shared -o $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_OBJ) $(MODBUS_MAP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	  make gcc clang pkg-config libc6-dev \
+	  libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev libsystemd-dev \
+	  libcmocka-dev mosquitto mosquitto-clients sqlite3 socat \
+	  python3 python3-pytest python3-paho-mqtt valgrind
+
+check: all $(UNIT_BIN) $(TESTPLUG_SO)
+	@BUILD=$(BUILD) tests/run-unit
+	@WICKET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration
+
+check-unit: all $(UNIT_BIN) $(TESTPLUG_SO)
+	@BUILD=$(BUILD) tests/run-unit
+
+check-integration: all $(TESTPLUG_SO)
+	@WICKET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration
+
+demo: all
+	@WICKET_BUILD=$(abspath $(BUILD)) tools/demo/run-demo
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/wicket/profiles $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BUILD)/wicketd $(DESTDIR)$(SBINDIR)/wicketd
+	install -m 755 $(BUILD)/wicket-sim $(DESTDIR)$(BINDIR)/wicket-sim
+	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 etc/wicket/wicketd.conf $(DESTDIR)$(SYSCONFDIR)/wicket/wicketd.conf.example
+	install -m 644 etc/wicket/profiles/*.conf $(DESTDIR)$(SYSCONFDIR)/wicket/profiles/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/wicketd.service.in > $(DESTDIR)$(UNITDIR)/wicketd.service
+	install -m 644 tools/wicket-sim/wicket-sim.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 daemon/wicketd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 daemon/wicketd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,593 @@
+/*
+ * config: read wicketd.conf into struct conf.
+ *
+ *   [wicketd]       site, gate, state_dir, plugin_dir, profile_dir, log_level
+ *   [mqtt]          enabled, host, port, client_id, keepalive,
+ *                   reconnect_min_ms, reconnect_max_ms
+ *   [device NAME]   plugin, profile, then the plugin's own keys
+ *   [lane NAME]     direction, thermal, reader, gate, window_ms,
+ *                   fever_threshold, pulse_ms
+ *   [credentials]   CREDENTIAL = label     (the known credentials)
+ *
+ * Every error is reported with its file and line and checking goes on, so
+ * one run of `wicketd -t` lists them all.  Relative paths are taken from
+ * the config file's directory, so a config and its profiles can travel
+ * together.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "confval.h"
+#include "log.h"
+
+struct ctx {
+	struct conf *c;
+	conf_error_fn err;
+	void *ectx;
+	int n_errors;
+	char *dir;		/* the config file's directory */
+};
+
+static void fail(struct ctx *x, const char *file, int line, const char *fmt,
+		 ...) WK_PRINTF(4, 5);
+
+static void fail(struct ctx *x, const char *file, int line, const char *fmt,
+		 ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	x->n_errors++;
+	if (x->err)
+		x->err(x->ectx, file, line, msg);
+}
+
+/* inifile counts its own errors; this only passes them on. */
+static void ini_err_counted(void *ctx, const char *file, int line,
+			    const char *msg)
+{
+	struct ctx *x = ctx;
+
+	if (x->err)
+		x->err(x->ectx, file, line, msg);
+}
+
+#define FAIL_AT(x, it, ...) fail((x), (it)->file, (it)->line, __VA_ARGS__)
+
+/* Names used in MQTT topics and section names: no '/', '+', '#', spaces. */
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static char *path_from(struct ctx *x, const char *p)
+{
+	char *out;
+
+	if (p[0] == '/')
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", x->dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static void get_long(struct ctx *x, const struct wk_conf_item *it, long min,
+		     long max, long *out)
+{
+	int rc = cv_long(it->value, min, max, out);
+
+	if (rc == -EINVAL)
+		FAIL_AT(x, it, "%s: '%s' is not a whole number", it->key,
+			it->value);
+	else if (rc < 0)
+		FAIL_AT(x, it, "%s: %s is out of range %ld..%ld", it->key,
+			it->value, min, max);
+}
+
+static void get_double(struct ctx *x, const struct wk_conf_item *it,
+		       double min, double max, double *out)
+{
+	int rc = cv_double(it->value, min, max, out);
+
+	if (rc == -EINVAL)
+		FAIL_AT(x, it, "%s: '%s' is not a number", it->key, it->value);
+	else if (rc < 0)
+		FAIL_AT(x, it, "%s: %s is out of range %g..%g", it->key,
+			it->value, min, max);
+}
+
+static void unknown_key(struct ctx *x, const struct ini_section *s,
+			const struct wk_conf_item *it)
+{
+	FAIL_AT(x, it, "unknown key '%s' in [%s]", it->key, s->name);
+}
+
+static void parse_wicketd(struct ctx *x, const struct ini_section *s)
+{
+	struct conf *c = x->c;
+
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+
+		if (strcmp(it->key, "site") == 0 || strcmp(it->key, "gate") == 0) {
+			if (!valid_name(it->value))
+				FAIL_AT(x, it,
+					"%s: '%s' must be 1-32 of a-z A-Z 0-9 - _ (it is part of MQTT topics)",
+					it->key, it->value);
+			set_str(it->key[0] == 's' ? &c->site : &c->gate,
+				it->value);
+		} else if (strcmp(it->key, "state_dir") == 0) {
+			free(c->state_dir);
+			c->state_dir = path_from(x, it->value);
+		} else if (strcmp(it->key, "plugin_dir") == 0) {
+			free(c->plugin_dir);
+			c->plugin_dir = path_from(x, it->value);
+		} else if (strcmp(it->key, "profile_dir") == 0) {
+			free(c->profile_dir);
+			c->profile_dir = path_from(x, it->value);
+		} else if (strcmp(it->key, "log_level") == 0) {
+			if (log_parse_level(it->value, &c->log_level) < 0)
+				FAIL_AT(x, it,
+					"log_level: '%s' is not one of err, warning, notice, info, debug",
+					it->value);
+		} else {
+			unknown_key(x, s, it);
+		}
+	}
+	if (c->site == NULL)
+		fail(x, s->file, s->line, "[wicketd]: missing key 'site'");
+	if (c->gate == NULL)
+		fail(x, s->file, s->line, "[wicketd]: missing key 'gate'");
+}
+
+static void parse_mqtt(struct ctx *x, const struct ini_section *s)
+{
+	struct conf_mqtt *m = &x->c->mqtt;
+	long v;
+
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+
+		if (strcmp(it->key, "enabled") == 0) {
+			if (cv_bool(it->value, &m->enabled) < 0)
+				FAIL_AT(x, it, "enabled: '%s' is not yes or no",
+					it->value);
+		} else if (strcmp(it->key, "host") == 0) {
+			if (it->value[0] == '\0')
+				FAIL_AT(x, it, "host: empty");
+			set_str(&m->host, it->value);
+		} else if (strcmp(it->key, "port") == 0) {
+			v = m->port;
+			get_long(x, it, 1, 65535, &v);
+			m->port = (int)v;
+		} else if (strcmp(it->key, "client_id") == 0) {
+			if (it->value[0] == '\0' || strlen(it->value) > 64)
+				FAIL_AT(x, it, "client_id: must be 1-64 characters");
+			set_str(&m->client_id, it->value);
+		} else if (strcmp(it->key, "keepalive") == 0) {
+			v = m->keepalive;
+			get_long(x, it, 5, 3600, &v);
+			m->keepalive = (int)v;
+		} else if (strcmp(it->key, "reconnect_min_ms") == 0) {
+			get_long(x, it, 100, 600000, &m->reconnect_min_ms);
+		} else if (strcmp(it->key, "reconnect_max_ms") == 0) {
+			get_long(x, it, 100, 3600000, &m->reconnect_max_ms);
+		} else {
+			unknown_key(x, s, it);
+		}
+	}
+	if (m->enabled && m->host == NULL)
+		fail(x, s->file, s->line, "[mqtt]: missing key 'host'");
+	if (m->reconnect_max_ms < m->reconnect_min_ms)
+		fail(x, s->file, s->line,
+		     "[mqtt]: reconnect_max_ms (%ld) is less than reconnect_min_ms (%ld)",
+		     m->reconnect_max_ms, m->reconnect_min_ms);
+}
+
+static int add_item(struct conf_device *d, const struct wk_conf_item *it)
+{
+	struct wk_conf_item *n;
+
+	/* a key of the section overrides the same key of the profile */
+	for (size_t i = 0; i < d->wk.n_items; i++) {
+		if (strcmp(d->items[i].key, it->key) == 0) {
+			d->items[i] = *it;
+			return 0;
+		}
+	}
+	n = realloc(d->items, (d->wk.n_items + 1) * sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	d->items = n;
+	d->items[d->wk.n_items++] = *it;
+	d->wk.items = d->items;
+	return 0;
+}
+
+static int keep_doc(struct conf *c, struct ini_doc *doc)
+{
+	struct ini_doc **n = realloc(c->docs, (c->n_docs + 1) * sizeof(*n));
+
+	if (n == NULL) {
+		ini_free(doc);
+		return -ENOMEM;
+	}
+	c->docs = n;
+	c->docs[c->n_docs++] = doc;
+	return 0;
+}
+
+static void load_profile(struct ctx *x, struct conf_device *d,
+			 const struct wk_conf_item *it)
+{
+	struct ini_doc *doc;
+	char *path;
+	int n = 0, rc;
+
+	for (const char *p = it->value; *p; p++)
+		if (*p == '/') {
+			FAIL_AT(x, it, "profile: '%s' is a name, not a path (profiles live in profile_dir)",
+				it->value);
+			return;
+		}
+	if (it->value[0] == '\0' || it->value[0] == '.') {
+		FAIL_AT(x, it, "profile: '%s' is not a profile name", it->value);
+		return;
+	}
+	if (asprintf(&path, "%s/%s.conf", x->c->profile_dir, it->value) < 0)
+		return;
+	if (access(path, R_OK) < 0) {
+		FAIL_AT(x, it, "profile '%s': cannot read %s: %s", it->value,
+			path, strerror(errno));
+		free(path);
+		return;
+	}
+	rc = ini_load(path, &doc, ini_err_counted, x, &n);
+	free(path);
+	x->n_errors += n;
+	if (rc < 0)
+		return;
+	if (keep_doc(x->c, doc) < 0)
+		return;
+	for (size_t i = 0; i < doc->n_sections; i++) {
+		const struct ini_section *s = &doc->sections[i];
+
+		if (s->name[0] != '\0' && strcmp(s->name, "profile") != 0) {
+			fail(x, s->file, s->line,
+			     "profile: unexpected section [%s] (a profile is plain key = value lines)",
+			     s->name);
+			continue;
+		}
+		for (size_t j = 0; j < s->n_items; j++)
+			add_item(d, &s->items[j]);
+	}
+}
+
+static void parse_device(struct ctx *x, const struct ini_section *s,
+			 const char *name)
+{
+	struct conf *c = x->c;
+	struct conf_device *d;
+	const struct wk_conf_item *prof = ini_get(s, "profile");
+
+	d = realloc(c->devices, (c->n_devices + 1) * sizeof(*d));
+	if (d == NULL)
+		return;
+	c->devices = d;
+	d = &c->devices[c->n_devices++];
+	memset(d, 0, sizeof(*d));
+	d->name = strdup(name);
+	d->wk.name = d->name;
+	d->wk.file = s->file;
+	d->wk.line = s->line;
+	if (prof)
+		load_profile(x, d, prof);
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+
+		if (strcmp(it->key, "plugin") == 0) {
+			d->plugin_item = it;
+			if (!valid_name(it->value))
+				FAIL_AT(x, it, "plugin: '%s' is not a plugin name",
+					it->value);
+			set_str(&d->plugin, it->value);
+		} else if (strcmp(it->key, "profile") != 0) {
+			add_item(d, it);
+		}
+	}
+	if (d->plugin == NULL)
+		fail(x, s->file, s->line, "[device %s]: missing key 'plugin'",
+		     name);
+}
+
+static void lane_ref(struct ctx *x, const struct wk_conf_item *it, int *idx)
+{
+	*idx = conf_find_device(x->c, it->value);
+	if (*idx < 0)
+		FAIL_AT(x, it, "%s: no section [device %s]", it->key, it->value);
+}
+
+static void parse_lane(struct ctx *x, const struct ini_section *s,
+		       const char *name)
+{
+	struct conf *c = x->c;
+	struct conf_lane *l;
+	long v;
+
+	l = realloc(c->lanes, (c->n_lanes + 1) * sizeof(*l));
+	if (l == NULL)
+		return;
+	c->lanes = l;
+	l = &c->lanes[c->n_lanes++];
+	memset(l, 0, sizeof(*l));
+	l->name = strdup(name);
+	l->file = s->file;
+	l->line = s->line;
+	l->thermal = l->reader = l->gate = -1;
+	l->window_ms = 5000;
+	l->fever_threshold = 37.3;
+	set_str(&l->direction, "in");
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+
+		if (strcmp(it->key, "direction") == 0) {
+			if (strcmp(it->value, "in") != 0 &&
+			    strcmp(it->value, "out") != 0)
+				FAIL_AT(x, it, "direction: '%s' is not in or out",
+					it->value);
+			set_str(&l->direction, it->value);
+		} else if (strcmp(it->key, "thermal") == 0) {
+			l->thermal_item = it;
+			lane_ref(x, it, &l->thermal);
+		} else if (strcmp(it->key, "reader") == 0) {
+			l->reader_item = it;
+			lane_ref(x, it, &l->reader);
+		} else if (strcmp(it->key, "gate") == 0) {
+			l->gate_item = it;
+			lane_ref(x, it, &l->gate);
+		} else if (strcmp(it->key, "window_ms") == 0) {
+			get_long(x, it, 100, 60000, &l->window_ms);
+		} else if (strcmp(it->key, "fever_threshold") == 0) {
+			get_double(x, it, 34.0, 42.0, &l->fever_threshold);
+		} else if (strcmp(it->key, "pulse_ms") == 0) {
+			v = 0;
+			get_long(x, it, 10, 60000, &v);
+			l->pulse_ms = (unsigned)v;
+		} else {
+			unknown_key(x, s, it);
+		}
+	}
+	if (l->thermal_item == NULL && l->reader_item == NULL)
+		fail(x, s->file, s->line,
+		     "[lane %s]: needs a thermal sensor, a reader or both", name);
+}
+
+static void parse_credentials(struct ctx *x, const struct ini_section *s)
+{
+	struct conf *c = x->c;
+
+	c->known = calloc(s->n_items ? s->n_items : 1, sizeof(*c->known));
+	if (c->known == NULL)
+		return;
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+		int ok = strlen(it->key) < WK_CREDENTIAL_MAX;
+
+		for (const char *p = it->key; *p; p++)
+			if (*p < 0x21 || *p > 0x7e)
+				ok = 0;
+		if (!ok) {
+			FAIL_AT(x, it,
+				"credential '%s': must be 1-63 printable characters",
+				it->key);
+			continue;
+		}
+		c->known[c->n_known].credential = strdup(it->key);
+		c->known[c->n_known].label = strdup(it->value);
+		c->n_known++;
+	}
+}
+
+/* "device NAME" -> NAME if the word matches, else NULL */
+static const char *named(const char *section, const char *kind)
+{
+	size_t n = strlen(kind);
+
+	if (strncmp(section, kind, n) != 0 || section[n] != ' ')
+		return NULL;
+	section += n;
+	while (*section == ' ')
+		section++;
+	return section;
+}
+
+static int set_defaults(struct ctx *x, const char *path)
+{
+	struct conf *c = x->c;
+	char *copy = strdup(path);
+
+	if (copy == NULL)
+		return -ENOMEM;
+	x->dir = strdup(dirname(copy));
+	free(copy);
+	c->file = strdup(path);
+	c->state_dir = strdup(WICKET_STATEDIR);
+	c->plugin_dir = strdup(WICKET_PLUGINDIR);
+	c->profile_dir = strdup(WICKET_SYSCONFDIR "/wicket/profiles");
+	c->log_level = WK_LOG_INFO;
+	c->mqtt.enabled = 1;
+	c->mqtt.port = 1883;
+	c->mqtt.keepalive = 30;
+	c->mqtt.reconnect_min_ms = 500;
+	c->mqtt.reconnect_max_ms = 30000;
+	if (x->dir == NULL || c->file == NULL || c->state_dir == NULL ||
+	    c->plugin_dir == NULL || c->profile_dir == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+int conf_load(const char *path, struct conf **out, conf_error_fn err,
+	      void *ctx)
+{
+	struct ctx x = { .err = err, .ectx = ctx };
+	struct ini_doc *doc;
+	const struct ini_section *s;
+	int rc, n_ini = 0;
+
+	*out = NULL;
+	x.c = calloc(1, sizeof(*x.c));
+	if (x.c == NULL)
+		return -ENOMEM;
+	rc = set_defaults(&x, path);
+	if (rc < 0)
+		goto out;
+	rc = ini_load(path, &doc, ini_err_counted, &x, &n_ini);
+	if (rc < 0) {
+		/* ini_load reported it: "FILE:0: cannot open: ..." */
+		goto out;
+	}
+	x.n_errors += n_ini;
+	rc = keep_doc(x.c, doc);
+	if (rc < 0)
+		goto out;
+
+	/* [wicketd] first: profile_dir and friends are needed below */
+	s = ini_find(doc, "wicketd");
+	if (s)
+		parse_wicketd(&x, s);
+	else
+		fail(&x, path, doc->n_lines ? doc->n_lines : 1,
+		     "missing section [wicketd] (site and gate are required)");
+	s = ini_find(doc, "mqtt");
+	if (s)
+		parse_mqtt(&x, s);
+	else
+		fail(&x, path, doc->n_lines ? doc->n_lines : 1,
+		     "missing section [mqtt] (write 'enabled = no' in it to run without a broker)");
+	for (size_t i = 0; i < doc->n_sections; i++) {
+		const char *name;
+
+		s = &doc->sections[i];
+		if ((name = named(s->name, "device")) != NULL) {
+			if (!valid_name(name))
+				fail(&x, s->file, s->line,
+				     "[%s]: bad device name (1-32 of a-z A-Z 0-9 - _)",
+				     s->name);
+			parse_device(&x, s, name);
+		}
+	}
+	for (size_t i = 0; i < doc->n_sections; i++) {
+		const char *name;
+
+		s = &doc->sections[i];
+		if ((name = named(s->name, "lane")) != NULL) {
+			if (!valid_name(name))
+				fail(&x, s->file, s->line,
+				     "[%s]: bad lane name (1-32 of a-z A-Z 0-9 - _)",
+				     s->name);
+			parse_lane(&x, s, name);
+		} else if (strcmp(s->name, "credentials") == 0) {
+			parse_credentials(&x, s);
+		} else if (strcmp(s->name, "wicketd") != 0 &&
+			   strcmp(s->name, "mqtt") != 0 &&
+			   named(s->name, "device") == NULL) {
+			if (s->name[0] == '\0')
+				fail(&x, s->file, s->line,
+				     "key outside any section");
+			else
+				fail(&x, s->file, s->line,
+				     "unknown section [%s]", s->name);
+		}
+	}
+	if (x.c->n_lanes == 0)
+		fail(&x, path, doc->n_lines ? doc->n_lines : 1,
+		     "missing section [lane NAME] (a gate needs at least one lane)");
+	if (x.c->mqtt.client_id == NULL && x.c->site && x.c->gate) {
+		if (asprintf(&x.c->mqtt.client_id, "wicket-%s-%s", x.c->site,
+			     x.c->gate) < 0)
+			x.c->mqtt.client_id = NULL;
+	}
+	rc = x.n_errors;
+out:
+	free(x.dir);
+	if (rc != 0) {
+		conf_free(x.c);
+		return rc;
+	}
+	*out = x.c;
+	return 0;
+}
+
+void conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n_devices; i++) {
+		free(c->devices[i].name);
+		free(c->devices[i].plugin);
+		free(c->devices[i].items);
+	}
+	free(c->devices);
+	for (size_t i = 0; i < c->n_lanes; i++) {
+		free(c->lanes[i].name);
+		free(c->lanes[i].direction);
+	}
+	free(c->lanes);
+	for (size_t i = 0; i < c->n_known; i++) {
+		free(c->known[i].credential);
+		free(c->known[i].label);
+	}
+	free(c->known);
+	for (size_t i = 0; i < c->n_docs; i++)
+		ini_free(c->docs[i]);
+	free(c->docs);
+	free(c->mqtt.host);
+	free(c->mqtt.client_id);
+	free(c->site);
+	free(c->gate);
+	free(c->state_dir);
+	free(c->plugin_dir);
+	free(c->profile_dir);
+	free(c->file);
+	free(c);
+}
+
+int conf_find_device(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_devices; i++)
+		if (strcmp(c->devices[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *conf_known_label(const struct conf *c, const char *credential)
+{
+	for (size_t i = 0; i < c->n_known; i++)
+		if (strcmp(c->known[i].credential, credential) == 0)
+			return c->known[i].label;
+	return NULL;
+}

@@ -1,0 +1,83 @@
+/*
+ * config: wicketd.conf, an INI file read with inifile.  conf_load() checks
+ * everything that does not need a plugin (sections, keys, values, references
+ * between sections, device profiles) and reports each error as
+ * "file:line: message"; plugins check their own device keys later
+ * (plug_open).  docs/configuration.md lists every key.
+ */
+#ifndef WICKET_CONFIG_H
+#define WICKET_CONFIG_H
+
+#include <stddef.h>
+
+#include "inifile.h"
+
+struct conf_device {
+	char *name;
+	char *plugin;
+	const struct wk_conf_item *plugin_item;	/* for errors */
+	struct wk_conf wk;	/* section merged over its profile */
+	struct wk_conf_item *items;	/* wk.items; pointers into the docs */
+};
+
+struct conf_lane {
+	char *name;
+	const char *file;
+	int line;
+	char *direction;	/* "in" or "out" */
+	int thermal, reader, gate;	/* index into devices, -1 if none */
+	const struct wk_conf_item *thermal_item, *reader_item, *gate_item;
+	long window_ms;
+	double fever_threshold;
+	unsigned pulse_ms;	/* 0: the gate's own */
+};
+
+struct conf_known {
+	char *credential;
+	char *label;
+};
+
+struct conf_mqtt {
+	int enabled;
+	char *host;
+	int port;
+	char *client_id;
+	int keepalive;
+	long reconnect_min_ms;
+	long reconnect_max_ms;
+};
+
+struct conf {
+	char *file;
+	char *site;
+	char *gate;
+	char *state_dir;
+	char *plugin_dir;
+	char *profile_dir;
+	int log_level;
+	struct conf_mqtt mqtt;
+	size_t n_devices;
+	struct conf_device *devices;
+	size_t n_lanes;
+	struct conf_lane *lanes;
+	size_t n_known;
+	struct conf_known *known;
+	/* the parsed files, which items point into */
+	size_t n_docs;
+	struct ini_doc **docs;
+};
+
+typedef void (*conf_error_fn)(void *ctx, const char *file, int line,
+			      const char *msg);
+
+/* Returns 0 with *out set, or the number of errors (> 0) after reporting
+ * each, or -errno; *out is NULL unless 0 is returned. */
+int conf_load(const char *path, struct conf **out, conf_error_fn err,
+	      void *ctx);
+void conf_free(struct conf *c);
+
+int conf_find_device(const struct conf *c, const char *name);
+/* The label of a known credential, or NULL. */
+const char *conf_known_label(const struct conf *c, const char *credential);
+
+#endif

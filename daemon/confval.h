@@ -1,0 +1,14 @@
+/*
+ * confval: parse config values strictly.  Shared by the daemon, the plugins
+ * and wicket-sim, so "port = 15o2" is the same error everywhere.
+ * Each returns 0, -EINVAL (not a value of that kind) or -ERANGE.
+ */
+#ifndef WICKET_CONFVAL_H
+#define WICKET_CONFVAL_H
+
+int cv_long(const char *s, long min, long max, long *out);
+int cv_double(const char *s, double min, double max, double *out);
+/* yes/no, true/false, on/off, 1/0 */
+int cv_bool(const char *s, int *out);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * wicket plugin ABI.
+ *
+ * A plugin is a shared object that exports one descriptor, `wicket_plugin`
+ * (struct wk_plugin).  The daemon dlopen()s it, checks abi_major against its
+ * own WICKET_ABI_MAJOR and refuses a mismatch with a message naming both.
+ * A minor bump only appends fields or uses reserved slots, so a plugin built
+ * for an older minor keeps working.
+ *
+ * One config section `[device NAME]` is one plugin instance.  Plugins never
+ * see SQLite, MQTT or the rules: they report events through the host API
+ * table (emit) and take commands (command).  Plugins do not link against
+ * daemon symbols; everything they need from the host is in wk_host_api.
+ *
+ * Threads: create() and destroy() run on the daemon's loop thread.  A plugin
+ * may run its own threads between start() and stop(); host->emit() and
+ * host->log() may be called from any of them.  command() is called on the
+ * loop thread and must not block.
+ */
+#ifndef WICKET_PLUGIN_H
+#define WICKET_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WICKET_ABI_MAJOR 1
+#define WICKET_ABI_MINOR 0
+#define WICKET_PLUGIN_SYMBOL "wicket_plugin"
+
+#ifdef __GNUC__
+#define WK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define WK_PRINTF(a, b)
+#endif
+
+/* syslog priorities, so the host can hand them to the journal as they are */
+enum wk_log_level {
+	WK_LOG_ERR = 3,
+	WK_LOG_WARNING = 4,
+	WK_LOG_NOTICE = 5,
+	WK_LOG_INFO = 6,
+	WK_LOG_DEBUG = 7,
+};
+
+/* One `key = value` of an instance's configuration and where it was written
+ * (the device section itself or the profile file it names). */
+struct wk_conf_item {
+	const char *key;
+	const char *value;
+	const char *file;
+	int line;
+};
+
+/* The configuration of one instance: its section, merged over its profile.
+ * Keys the host consumes itself (plugin, profile) are not in items. */
+struct wk_conf {
+	const char *name;	/* NAME of [device NAME] */
+	const char *file;	/* where the section starts */
+	int line;
+	size_t n_items;
+	const struct wk_conf_item *items;
+};
+
+/* What a device reports.  Every event carries the instance it came from
+ * (added by the host) and a wall-clock time in milliseconds. */
+enum wk_event_type {
+	WK_EV_TEMPERATURE = 1,	/* temperature_c, seq */
+	WK_EV_CREDENTIAL = 2,	/* credential, seq */
+	WK_EV_DEVICE_FAULT = 3,	/* message: why; sent once per fault spell */
+	WK_EV_DEVICE_OK = 4,	/* message: "connected", "recovered" ... */
+	WK_EV_GATE_STATE = 5,	/* gate_open */
+};
+
+#define WK_CREDENTIAL_MAX 64
+#define WK_MESSAGE_MAX 160
+
+struct wk_event {
+	uint32_t type;		/* enum wk_event_type */
+	uint32_t seq;		/* the device's own sequence, if it has one */
+	int64_t time_ms;	/* CLOCK_REALTIME, milliseconds */
+	double temperature_c;
+	int gate_open;
+	char credential[WK_CREDENTIAL_MAX];
+	char message[WK_MESSAGE_MAX];
+	void *reserved[4];
+};
+
+enum wk_command_type {
+	WK_CMD_OPEN = 1,	/* open the gate once: pulse_ms, 0 = configured */
+};
+
+struct wk_command {
+	uint32_t type;		/* enum wk_command_type */
+	uint32_t pulse_ms;
+	uint64_t id;		/* the host's, echoed in logs */
+	void *reserved[4];
+};
+
+/* Opaque: the host's record of one plugin instance. */
+struct wk_instance;
+
+struct wk_host_api {
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	uint32_t size;		/* sizeof(struct wk_host_api) of the host */
+	void (*log)(struct wk_instance *inst, int level, const char *fmt, ...)
+		WK_PRINTF(3, 4);
+	/* Report a configuration error as "file:line: device NAME: message",
+	 * at the item's line, or at the section's line when item is NULL.
+	 * Returns -EINVAL so that callers can `return host->conf_error(...)`. */
+	int (*conf_error)(struct wk_instance *inst,
+			  const struct wk_conf_item *item, const char *fmt, ...)
+		WK_PRINTF(3, 4);
+	/* Hand an event to the core: thread-safe, copies *ev, never blocks on
+	 * the loop.  Returns 0, or -ENOBUFS when the core's queue is full. */
+	int (*emit)(struct wk_instance *inst, const struct wk_event *ev);
+	void *reserved[8];
+};
+
+/* What a plugin provides, so the core can check a lane's wiring. */
+#define WK_PROVIDES_TEMPERATURE 0x1u
+#define WK_PROVIDES_CREDENTIAL 0x2u
+#define WK_PROVIDES_GATE 0x4u
+
+struct wk_plugin {
+	uint16_t abi_major;	/* WICKET_ABI_MAJOR the plugin was built for */
+	uint16_t abi_minor;
+	uint32_t size;		/* sizeof(struct wk_plugin) */
+	const char *name;
+	const char *version;
+	const char *description;
+	uint32_t provides;	/* WK_PROVIDES_* */
+	/* Check conf and build an instance in *state.  Reports every error it
+	 * finds through host->conf_error and returns -EINVAL if there was any.
+	 * Starts no thread and opens no device: `wicketd -t` calls it too. */
+	int (*create)(const struct wk_host_api *host, struct wk_instance *inst,
+		      const struct wk_conf *conf, void **state);
+	/* Start talking to the device (threads, connections). */
+	int (*start)(void *state);
+	/* Queue a command; never blocks.  -ENOTSUP if the device has no such
+	 * command. */
+	int (*command)(void *state, const struct wk_command *cmd);
+	/* Stop threads; after it returns the plugin calls no host function. */
+	void (*stop)(void *state);
+	/* Free the instance; accepts NULL. */
+	void (*destroy)(void *state);
+	void *reserved[8];
+};
+
+#endif

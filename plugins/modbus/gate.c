@@ -1,0 +1,212 @@
+/*
+ * modbus-gate: a turnstile or door relay driven over Modbus TCP.
+ *
+ *   [device gate1]
+ *   plugin = modbus-gate
+ *   profile = modbus-gate-relay       # open_coil 0, pulse 500 ms, status 10
+ *   host = 192.168.1.22               # link keys: host, port, unit,
+ *                                     #   poll_ms, timeout_ms, backoff_max_ms
+ *   pulse_ms = 800                    # override the profile
+ *
+ * Map keys: open_coil or open_register (+ open_value), pulse_ms,
+ * status_register.  docs/devices.md has them all.
+ *
+ * WK_CMD_OPEN writes the open coil (1) or register (open_value), waits the
+ * pulse and writes 0.  The wait ends early on stop(), but the 0 is still
+ * written, and if that write fails it is tried once more on a fresh
+ * connection: a relay left energised keeps the gate open for everyone.
+ * The poll reads status_register and reports changes; without one it reads
+ * the open coil / register back, so a dead controller is noticed before
+ * somebody is left standing at a closed gate.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wicket/plugin.h>
+
+#include "mbdev.h"
+#include "mbmap.h"
+
+#define PULSE_MAX_MS 60000u
+
+struct gate {
+	struct mb_gate_map map;
+	unsigned poll_ms;
+	struct mbdev *dev;
+	/* worker only */
+	int last_open;		/* -1 unknown */
+};
+
+static int read_status(struct mbdev *d, struct gate *g)
+{
+	struct wk_event ev;
+	uint16_t v;
+	int r, open;
+
+	r = mbdev_read(d, MB_HOLDING, g->map.status_register, 1, &v);
+	if (r < 0)
+		return r;
+	open = v != 0;
+	if (open == g->last_open)
+		return 0;
+	g->last_open = open;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = WK_EV_GATE_STATE;
+	ev.gate_open = open;
+	mbdev_emit(d, &ev);
+	return 0;
+}
+
+/* Wait out the pulse, still reporting the gate's state meanwhile, so the
+ * core sees it open when it opens.  Ends early on stop. */
+static void pulse_wait(struct mbdev *d, struct gate *g, unsigned ms)
+{
+	int polling = g->map.status_register >= 0;
+
+	while (ms > 0) {
+		unsigned slice = polling && g->poll_ms < ms ? g->poll_ms : ms;
+
+		if (mbdev_wait(d, slice) < 0)
+			return;
+		ms -= slice;
+		if (polling && ms > 0 && read_status(d, g) < 0)
+			polling = 0;	/* the release below will tell */
+	}
+}
+
+static int set_open(struct mbdev *d, const struct mb_gate_map *m, int open)
+{
+	if (m->open_table == MB_COIL)
+		return mbdev_write_coil(d, m->open_address, open);
+	return mbdev_write_register(d, m->open_address,
+				    open ? m->open_value : 0);
+}
+
+static int gate_command(struct mbdev *d, void *arg,
+			const struct wk_command *cmd)
+{
+	struct gate *g = arg;
+	unsigned pulse = cmd->pulse_ms ? cmd->pulse_ms : g->map.pulse_ms;
+	int r;
+
+	r = set_open(d, &g->map, 1);
+	if (r < 0)
+		return r;
+	mbdev_log(d, WK_LOG_INFO, "open %" PRIu64 ": pulse %u ms", cmd->id,
+		  pulse);
+	pulse_wait(d, g, pulse);	/* cut short by stop(); release anyway */
+	r = set_open(d, &g->map, 0);
+	if (r < 0) {
+		mbdev_log(d, WK_LOG_ERR, "open %" PRIu64 ": release failed, retrying: %s",
+			  cmd->id, mbdev_reason(d));
+		if (mbdev_reconnect(d) == 0)
+			r = set_open(d, &g->map, 0);
+	}
+	return r;
+}
+
+static int gate_poll(struct mbdev *d, void *arg)
+{
+	struct gate *g = arg;
+	uint16_t v;
+
+	if (g->map.status_register < 0)
+		return mbdev_read(d, g->map.open_table, g->map.open_address, 1,
+				  &v);
+	return read_status(d, g);
+}
+
+static const struct mbdev_kind gate_kind = {
+	.poll = gate_poll,
+	.command = gate_command,
+};
+
+static int gate_create(const struct wk_host_api *host,
+		       struct wk_instance *inst, const struct wk_conf *conf,
+		       void **state)
+{
+	struct mbdev_confctx cc = { host, inst };
+	struct mb_link link;
+	struct mb_gate_map map;
+	struct gate *g;
+	unsigned char *used;
+	int bad = 0, r;
+
+	used = calloc(conf->n_items + 1, 1);
+	if (used == NULL)
+		return -ENOMEM;
+	bad |= mbmap_parse_link(conf, used, &link, mbdev_conf_err, &cc) < 0;
+	bad |= mbmap_parse_gate(conf, used, &map, mbdev_conf_err, &cc) < 0;
+	bad |= mbmap_check_unused(conf, used, mbdev_conf_err, &cc) < 0;
+	free(used);
+	if (bad)
+		return -EINVAL;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return -ENOMEM;
+	g->map = map;
+	g->poll_ms = link.poll_ms;
+	g->last_open = -1;
+	r = mbdev_new(host, inst, &link, &gate_kind, g, &g->dev);
+	if (r < 0) {
+		free(g);
+		return r;
+	}
+	*state = g;
+	return 0;
+}
+
+static int gate_start(void *state)
+{
+	struct gate *g = state;
+
+	g->last_open = -1;
+	return mbdev_start(g->dev);
+}
+
+static int gate_command_submit(void *state, const struct wk_command *cmd)
+{
+	struct gate *g = state;
+
+	if (cmd->type != WK_CMD_OPEN)
+		return -ENOTSUP;
+	if (cmd->pulse_ms > PULSE_MAX_MS)
+		return -EINVAL;
+	return mbdev_submit(g->dev, cmd);
+}
+
+static void gate_stop(void *state)
+{
+	struct gate *g = state;
+
+	mbdev_stop(g->dev);
+}
+
+static void gate_destroy(void *state)
+{
+	struct gate *g = state;
+
+	if (g == NULL)
+		return;
+	mbdev_free(g->dev);
+	free(g);
+}
+
+__attribute__((visibility("default")))
+const struct wk_plugin wicket_plugin = {
+	.abi_major = WICKET_ABI_MAJOR,
+	.abi_minor = WICKET_ABI_MINOR,
+	.size = sizeof(struct wk_plugin),
+	.name = "modbus-gate",
+	.version = WICKET_VERSION,
+	.description = "gate / turnstile relay over Modbus TCP",
+	.provides = WK_PROVIDES_GATE,
+	.create = gate_create,
+	.start = gate_start,
+	.command = gate_command_submit,
+	.stop = gate_stop,
+	.destroy = gate_destroy,
+};

@@ -1,0 +1,243 @@
+"""Integration harness: real mosquitto, real wicket-sim (Modbus TCP), real
+wicketd, all on free 127.0.0.1 ports, checked from the outside: MQTT
+messages seen by an independent subscriber, SQLite rows, and the gate
+commands the simulator logs."""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("WICKET_BUILD", os.path.join(REPO, "build"))
+PROFILES = os.path.join(REPO, "etc", "wicket", "profiles")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+class Proc:
+    """A child process whose output lines are collected by a thread."""
+
+    def __init__(self, argv, name, stream="stdout", env=None):
+        self.name = name
+        self.lines = []
+        self.lock = threading.Lock()
+        self.p = subprocess.Popen(
+            argv, stdout=subprocess.PIPE if stream == "stdout" else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if stream == "stderr" else subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, env=env)
+        pipe = self.p.stdout if stream == "stdout" else self.p.stderr
+        self.t = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self.t.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            with self.lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def output(self):
+        with self.lock:
+            return list(self.lines)
+
+    def grep(self, text):
+        return [l for l in self.output() if text in l]
+
+    def wait_line(self, text, timeout=10.0):
+        return wait_for(lambda: self.grep(text), timeout, "%s to print %r" % (self.name, text))
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.t.join(2)
+        return self.p.returncode
+
+
+class Broker:
+    def __init__(self, tmp, port=None):
+        self.port = port or free_port()
+        self.conf = os.path.join(tmp, "mosquitto-%d.conf" % self.port)
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
+        self.proc = Proc(["mosquitto", "-c", self.conf], "mosquitto")
+        wait_for(self._up, 10, "mosquitto on port %d" % self.port)
+
+    def _up(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Subscriber:
+    """An independent MQTT client recording everything under wicket/#."""
+
+    def __init__(self, port):
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(client_id="test-sub-%d" % os.getpid(), clean_session=True)
+        self.c.on_message = self._on_message
+        self.subscribed = False
+        self.c.on_connect = lambda c, u, f, rc: c.subscribe("wicket/#", qos=1)
+        self.c.on_subscribe = self._on_subscribe
+        self.c.connect("127.0.0.1", port, 30)
+        self.c.loop_start()
+
+    def _on_subscribe(self, c, u, mid, qos):
+        self.subscribed = True
+
+    def _on_message(self, c, u, m):
+        with self.lock:
+            self.msgs.append((m.topic, m.payload.decode("utf-8", "replace"), m.retain))
+
+    def topic(self, suffix):
+        with self.lock:
+            return [(t, p, r) for (t, p, r) in self.msgs if t.endswith(suffix)]
+
+    def json(self, suffix):
+        return [json.loads(p) for (t, p, r) in self.topic(suffix)]
+
+    def passages(self):
+        # at least once: de-duplicate by id as consumers do
+        seen = {}
+        for m in self.json("/event/passage"):
+            seen.setdefault(m["id"], m)
+        return sorted(seen.values(), key=lambda m: int(m["id"].split(":")[1]))
+
+    def stop(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+class Gate:
+    """wicket-sim playing thermal1, reader1 and gate1, and wicketd using them."""
+
+    def __init__(self, tmp, scenario, broker_port, known=("1001", "1002", "1003"),
+                 extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000):
+        self.tmp = tmp
+        self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
+        self.broker_port = broker_port
+        self.state = os.path.join(tmp, "state")
+        self.db = os.path.join(self.state, "ledger.db")
+        self.scenario = os.path.join(tmp, "test.scenario")
+        with open(self.scenario, "w") as f:
+            f.write(scenario)
+        self.sim_conf = os.path.join(tmp, "sim.conf")
+        with open(self.sim_conf, "w") as f:
+            f.write("[sim]\nscenario = %s\nprofile_dir = %s\nstart = connect\n" % (self.scenario, PROFILES))
+            for name, kind, prof in (("thermal1", "thermal", thermal_profile),
+                                     ("reader1", "reader", "modbus-card-reader"),
+                                     ("gate1", "gate", "modbus-gate-relay")):
+                f.write("[device %s]\nkind = %s\nprofile = %s\nlisten = 127.0.0.1:%d\nunit = 1\n"
+                        % (name, kind, prof, self.ports[name]))
+        self.conf = os.path.join(tmp, "wicketd.conf")
+        self.write_conf(known, extra_lane, thermal_profile, window_ms)
+        self.sim = None
+        self.wicketd = None
+
+    def write_conf(self, known, extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000):
+        with open(self.conf, "w") as f:
+            f.write(
+                "[wicketd]\nsite = test\ngate = g1\nstate_dir = %s\nplugin_dir = %s\n"
+                "profile_dir = %s\nlog_level = debug\n\n"
+                "[mqtt]\nhost = 127.0.0.1\nport = %d\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n\n"
+                "[device thermal1]\nplugin = modbus-thermal\nprofile = %s\nhost = 127.0.0.1\nport = %d\n"
+                "poll_ms = 50\ntimeout_ms = 300\nbackoff_max_ms = 1000\n\n"
+                "[device reader1]\nplugin = modbus-reader\nprofile = modbus-card-reader\n"
+                "host = 127.0.0.1\nport = %d\npoll_ms = 50\ntimeout_ms = 300\n\n"
+                "[device gate1]\nplugin = modbus-gate\nprofile = modbus-gate-relay\nhost = 127.0.0.1\n"
+                "port = %d\npoll_ms = 200\ntimeout_ms = 300\npulse_ms = 100\n\n"
+                "[lane main]\ndirection = in\nthermal = thermal1\nreader = reader1\ngate = gate1\n"
+                "window_ms = %d\nfever_threshold = 37.3\n%s\n"
+                "[credentials]\n%s"
+                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.broker_port,
+                   thermal_profile, self.ports["thermal1"], self.ports["reader1"], self.ports["gate1"],
+                   window_ms, extra_lane, "".join("%s = resident\n" % k for k in known)))
+
+    def start_sim(self):
+        self.sim = Proc([os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")
+        self.sim.wait_line(" ready ", 10)
+
+    def start_wicketd(self):
+        self.wicketd = Proc([os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd", stream="stderr")
+
+    def start(self):
+        self.start_sim()
+        self.start_wicketd()
+
+    def rows(self, where="1"):
+        if not os.path.exists(self.db):
+            return []
+        con = sqlite3.connect(self.db)
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute("SELECT * FROM passage WHERE %s ORDER BY seq" % where)]
+        finally:
+            con.close()
+
+    def opens(self):
+        return [l for l in self.sim.output() if "command=open" in l] if self.sim else []
+
+    def stop(self):
+        rc = None
+        if self.wicketd:
+            rc = self.wicketd.stop()
+        if self.sim:
+            self.sim.stop()
+        return rc
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(str(tmp_path))
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def subscriber(broker):
+    s = Subscriber(broker.port)
+    wait_for(lambda: s.subscribed, 5, "subscriber subscribed")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def gates(tmp_path):
+    made = []
+
+    def make(*a, **kw):
+        g = Gate(str(tmp_path), *a, **kw)
+        made.append(g)
+        return g
+    yield make
+    for g in made:
+        g.stop()

@@ -1,0 +1,91 @@
+"""One lane end to end: wicket-sim devices -> wicketd -> ledger and broker."""
+import json
+import os
+import signal
+
+from conftest import wait_for
+
+PEOPLE = """
+1.0  reader1  card 1001
+1.3  thermal1 temp 36.6
+3.0  reader1  card 1002
+3.3  thermal1 temp 38.4
+5.0  reader1  card 7777
+5.3  thermal1 temp 36.5
+"""
+
+
+def test_pass_fever_unknown(broker, subscriber, gates):
+    g = gates(PEOPLE, broker.port)
+    g.start()
+    ps = wait_for(lambda: len(subscriber.passages()) >= 3 and subscriber.passages(), 20, "3 passages on MQTT")
+    assert [(p["credential"], p["temperature"], p["decision"], p["reason"], p["alarm"]) for p in ps] == [
+        ("1001", 36.6, "allow", "known_credential", False),
+        ("1002", 38.4, "deny", "fever", True),
+        ("7777", 36.5, "deny", "unknown_credential", False),
+    ]
+    for p in ps:
+        assert p["site"] == "test" and p["gate"] == "g1" and p["lane"] == "main"
+        assert p["direction"] == "in" and p["time"].endswith("Z")
+    # ids are <gate>:<seq> and follow the ledger
+    rows = g.rows()
+    assert [r["seq"] for r in rows] == [1, 2, 3]
+    assert [p["id"] for p in ps] == ["g1:1", "g1:2", "g1:3"]
+    assert [(r["credential"], r["temperature"], r["decision"], r["reason"], r["alarm"]) for r in rows] == [
+        ("1001", 36.6, "allow", "known_credential", 0),
+        ("1002", 38.4, "deny", "fever", 1),
+        ("7777", 36.5, "deny", "unknown_credential", 0),
+    ]
+    # the fever raised an alarm event
+    alarms = wait_for(lambda: subscriber.json("/event/alarm"), 5, "alarm event")
+    assert alarms[0]["kind"] == "fever" and alarms[0]["passage"] == "g1:2"
+    # the gate was opened once, for the allowed passage only
+    wait_for(lambda: g.opens(), 5, "gate open command at the simulator")
+    wait_for(lambda: [r for r in g.rows() if r["delivered"] == 1] == g.rows(), 5, "rows marked delivered")
+    assert len(g.opens()) == 1
+    # retained status says online with the devices
+    st = [json.loads(p) for (t, p, r) in subscriber.topic("/status")]
+    assert st and st[-1]["state"] == "online"
+    assert set(st[-1]["devices"]) == {"thermal1", "reader1", "gate1"}
+    # SIGTERM stops cleanly and says offline
+    assert g.wicketd.stop(signal.SIGTERM) == 0
+    assert g.wicketd.grep("stopped")
+    wait_for(lambda: json.loads(subscriber.topic("/status")[-1][1])["state"] == "offline", 5, "offline status")
+
+
+def test_card_without_temperature(broker, subscriber, gates):
+    g = gates("1.0 reader1 card 1001\n", broker.port)
+    g.start()
+    ps = wait_for(lambda: subscriber.passages(), 15, "a passage")
+    assert ps[0]["reason"] == "no_temperature" and ps[0]["temperature"] is None
+    assert g.opens() == []
+
+
+def test_sensor_stops_answering(broker, subscriber, gates):
+    g = gates("0.5 thermal1 fault silent\n3.0 reader1 card 1001\n", broker.port)
+    g.start()
+    faults = wait_for(lambda: [e for e in subscriber.json("/event/device")
+                               if e["device"] == "thermal1" and e["state"] == "fault"], 15, "fault event")
+    assert "timed out" in faults[0]["message"] or "timeout" in faults[0]["message"], faults
+    # the daemon keeps running and deciding: the card alone is recorded
+    ps = wait_for(lambda: subscriber.passages(), 15, "passage while the sensor is dead")
+    assert ps[0]["credential"] == "1001" and ps[0]["reason"] == "no_temperature"
+    assert g.wicketd.p.poll() is None
+    # reported once per fault spell, not once per poll
+    assert len([e for e in subscriber.json("/event/device")
+                if e["device"] == "thermal1" and e["state"] == "fault"]) == 1
+    st = json.loads(subscriber.topic("/status")[-1][1])
+    assert st["devices"]["thermal1"] == "fault"
+
+
+def test_out_of_range_reading_is_a_fault(broker, subscriber, gates):
+    # 990 * 0.1 = 99.0 C: outside the plausible range, never a passage
+    g = gates("1.0 thermal1 raw 990\n1.2 reader1 card 1001\n4.0 thermal1 temp 36.4\n", broker.port)
+    g.start()
+    ev = wait_for(lambda: [e for e in subscriber.json("/event/device") if e["state"] == "fault"], 15, "fault")
+    assert ev[0]["device"] == "thermal1" and "plausible" in ev[0]["message"]
+    ps = wait_for(lambda: len(subscriber.passages()) >= 2 and subscriber.passages(), 15, "passages")
+    assert all(p["temperature"] != 99.0 for p in ps)
+    assert ps[0]["reason"] == "no_temperature"
+    assert ps[1]["temperature"] == 36.4
+    assert all(r["temperature"] is None or r["temperature"] < 45 for r in g.rows())

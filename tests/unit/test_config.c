@@ -1,0 +1,259 @@
+/* config parsing: good files parse; each bad one gives FILE:LINE errors. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char dir[64];
+
+struct errors {
+	int n;
+	char text[16][600];
+};
+
+static void collect(void *ctx, const char *file, int line, const char *msg)
+{
+	struct errors *e = ctx;
+	const char *base = strrchr(file, '/');
+
+	if (e->n < 16)
+		snprintf(e->text[e->n], sizeof(e->text[0]), "%s:%d: %s",
+			 base ? base + 1 : file, line, msg);
+	e->n++;
+}
+
+static void write_file(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int load(const char *name, const char *text, struct conf **c,
+		struct errors *e)
+{
+	char path[128];
+
+	memset(e, 0, sizeof(*e));
+	if (text)
+		write_file(name, text);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return conf_load(path, c, collect, e);
+}
+
+static int has_error(const struct errors *e, const char *text)
+{
+	for (int i = 0; i < e->n && i < 16; i++)
+		if (strstr(e->text[i], text))
+			return 1;
+	return 0;
+}
+
+#define GOOD_HEAD \
+	"[wicketd]\nsite = s1\ngate = g1\nstate_dir = state\n" \
+	"profile_dir = profiles\n\n[mqtt]\nhost = 127.0.0.1\nport = 1883\n"
+
+#define GOOD_DEVICES \
+	"[device t1]\nplugin = modbus-thermal\nprofile = therm\nhost = 10.0.0.1\n" \
+	"[device r1]\nplugin = modbus-reader\nhost = 10.0.0.2\n" \
+	"[lane main]\nthermal = t1\nreader = r1\nwindow_ms = 3000\n" \
+	"fever_threshold = 37.5\n[credentials]\n1001 = flat 1\n"
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/wicket-test-config-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	{
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/profiles", dir);
+		assert_int_equal(mkdir(p, 0700), 0);
+	}
+	write_file("profiles/therm.conf",
+		   "description = test\ntemperature_register = 4\nscale = 0.1\n"
+		   "host = overridden\n");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void test_good(void **state)
+{
+	struct conf *c;
+	struct errors e;
+	const struct conf_device *t;
+	int found_host = 0, found_reg = 0;
+
+	(void)state;
+	assert_int_equal(load("good.conf", GOOD_HEAD GOOD_DEVICES, &c, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_string_equal(c->site, "s1");
+	assert_string_equal(c->mqtt.client_id, "wicket-s1-g1");
+	assert_int_equal(c->n_devices, 2);
+	assert_int_equal(c->n_lanes, 1);
+	assert_int_equal(c->lanes[0].thermal, 0);
+	assert_int_equal(c->lanes[0].reader, 1);
+	assert_int_equal(c->lanes[0].gate, -1);
+	assert_int_equal(c->lanes[0].window_ms, 3000);
+	assert_true(c->lanes[0].fever_threshold == 37.5);
+	assert_string_equal(c->lanes[0].direction, "in");
+	assert_non_null(conf_known_label(c, "1001"));
+	assert_null(conf_known_label(c, "1002"));
+	/* relative paths are taken from the config file's directory */
+	assert_non_null(strstr(c->state_dir, dir));
+	/* the device section overrides its profile, and keeps file:line */
+	t = &c->devices[0];
+	for (size_t i = 0; i < t->wk.n_items; i++) {
+		const struct wk_conf_item *it = &t->wk.items[i];
+
+		if (strcmp(it->key, "host") == 0) {
+			assert_string_equal(it->value, "10.0.0.1");
+			assert_int_equal(it->line, 13);
+			found_host = 1;
+		}
+		if (strcmp(it->key, "temperature_register") == 0) {
+			assert_non_null(strstr(it->file, "therm.conf"));
+			assert_int_equal(it->line, 2);
+			found_reg = 1;
+		}
+		assert_string_not_equal(it->key, "plugin");
+		assert_string_not_equal(it->key, "profile");
+	}
+	assert_true(found_host && found_reg);
+	conf_free(c);
+}
+
+struct bad_case {
+	const char *text;
+	const char *error;	/* expected substring, with file:line */
+};
+
+static const struct bad_case bad[] = {
+	{ "[wicketd]\nsite = s1\ngate = g1\nsitee = x\n[mqtt]\nhost = h\n" GOOD_DEVICES,
+	  "bad.conf:4: unknown key 'sitee' in [wicketd]" },
+	{ GOOD_HEAD "keepalive = 3o\n" GOOD_DEVICES,
+	  "bad.conf:10: keepalive: '3o' is not a whole number" },
+	{ GOOD_HEAD "keepalive = 99999\n" GOOD_DEVICES,
+	  "bad.conf:10: keepalive: 99999 is out of range 5..3600" },
+	{ "[mqtt]\nhost = h\n" GOOD_DEVICES,
+	  "missing section [wicketd]" },
+	{ GOOD_HEAD, "missing section [lane NAME]" },
+	{ GOOD_HEAD "[lane x]\nthermal = nosuch\n",
+	  "bad.conf:11: thermal: no section [device nosuch]" },
+	{ GOOD_HEAD "[device d]\nhost = x\n[lane x]\nthermal = d\n",
+	  "bad.conf:10: [device d]: missing key 'plugin'" },
+	{ GOOD_HEAD "[device d]\nplugin = p\nprofile = nosuch\n[lane x]\nthermal = d\n",
+	  "bad.conf:12: profile 'nosuch': cannot read" },
+	{ GOOD_HEAD "[device d]\nplugin = p\nprofile = ../x\n[lane x]\nthermal = d\n",
+	  "bad.conf:12: profile: '../x' is a name, not a path" },
+	{ GOOD_HEAD "port = 2\n" GOOD_DEVICES,
+	  "bad.conf:10: duplicate key 'port' in [mqtt] (first at line 9)" },
+	{ GOOD_HEAD "just words\n" GOOD_DEVICES,
+	  "bad.conf:10: expected 'key = value' or '[section]'" },
+	{ GOOD_HEAD "[lane x\n" GOOD_DEVICES,
+	  "bad.conf:10: section header without ']'" },
+	{ GOOD_HEAD "[bogus]\na = b\n" GOOD_DEVICES,
+	  "bad.conf:10: unknown section [bogus]" },
+	{ "[wicketd]\nsite = a/b\ngate = g\n[mqtt]\nhost = h\n" GOOD_DEVICES,
+	  "bad.conf:2: site: 'a/b' must be 1-32 of" },
+	{ GOOD_HEAD "[lane x]\ndirection = sideways\nthermal = t1\n" GOOD_DEVICES,
+	  "bad.conf:11: direction: 'sideways' is not in or out" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\nfever_threshold = 45\n",
+	  "bad.conf:26: fever_threshold: 45 is out of range 34..42" },
+	{ "[wicketd]\nsite = s\ngate = g\nlog_level = loud\n[mqtt]\nhost = h\n" GOOD_DEVICES,
+	  "bad.conf:4: log_level: 'loud' is not one of" },
+};
+
+static void test_bad(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct conf *c = (struct conf *)1;
+		struct errors e;
+		int rc = load("bad.conf", bad[i].text, &c, &e);
+
+		print_message("case %zu: %s\n", i, bad[i].error);
+		for (int k = 0; k < e.n && k < 16; k++)
+			print_message("   got %s\n", e.text[k]);
+		assert_true(rc > 0);
+		assert_null(c);
+		assert_int_equal(rc, e.n);
+		assert_true(has_error(&e, bad[i].error));
+	}
+}
+
+static void test_every_error_reported(void **state)
+{
+	struct conf *c;
+	struct errors e;
+
+	(void)state;
+	assert_true(load("many.conf",
+			 "[wicketd]\nsite = s\ngate = g\nfoo = 1\nprofile_dir = profiles\n[mqtt]\nhost = h\n"
+			 "port = x\nbar = 2\n" GOOD_DEVICES, &c, &e) > 0);
+	for (int k = 0; k < e.n && k < 16; k++)
+		print_message("   got %s\n", e.text[k]);
+	assert_int_equal(e.n, 3);
+	assert_true(has_error(&e, "many.conf:4: unknown key 'foo'"));
+	assert_true(has_error(&e, "many.conf:8: port: 'x' is not a whole number"));
+	assert_true(has_error(&e, "many.conf:9: unknown key 'bar'"));
+}
+
+static void test_missing_file(void **state)
+{
+	struct conf *c;
+	struct errors e;
+
+	(void)state;
+	assert_int_equal(load("nosuch.conf", NULL, &c, &e), -ENOENT);
+	assert_null(c);
+	assert_true(has_error(&e, "nosuch.conf:0: cannot open: No such file"));
+}
+
+static void test_long_line(void **state)
+{
+	char text[2048];
+	struct conf *c;
+	struct errors e;
+
+	(void)state;
+	snprintf(text, sizeof(text), GOOD_HEAD "client_id = %0900d\n" GOOD_DEVICES, 7);
+	assert_true(load("long.conf", text, &c, &e) > 0);
+	assert_true(has_error(&e, "long.conf:10: line longer than"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_every_error_reported),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_long_line),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, setup, teardown);
+}

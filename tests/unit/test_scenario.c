@@ -1,0 +1,423 @@
+/*
+ * scenario: wicket-sim's scenario parser, as tables of good and bad lines,
+ * then whole files (time order, `end`, `person` sorting, the per-step check
+ * hook, error lines).
+ *
+ * The Makefile links unit tests with the daemon's objects only, not with
+ * wicket-sim's, so this file includes the parser's source directly; it
+ * needs nothing but libc and daemon/confval.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../tools/wicket-sim/scenario.c"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct scn_dev devs[] = {
+	{ "thermal1", SIM_THERMAL },
+	{ "reader1", SIM_READER },
+	{ "gate1", SIM_GATE },
+};
+
+enum { TH = 0, RD = 1, GT = 2, NONE = -1 };
+
+struct good_case {
+	const char *line;
+	int n;				/* steps expected */
+	int64_t at_ms;
+	int device;
+	enum scn_action action;
+	const char *text;
+	double temp;
+	size_t n_raw;
+	uint16_t raw[SCN_RAW_MAX];
+	enum scn_fault fault;
+	uint16_t state;
+};
+
+static const struct good_case good[] = {
+	{ "", 0, 0, 0, 0, NULL, 0, 0, { 0 }, 0, 0 },
+	{ "   \t ", 0, 0, 0, 0, NULL, 0, 0, { 0 }, 0, 0 },
+	{ "# just a comment", 0, 0, 0, 0, NULL, 0, 0, { 0 }, 0, 0 },
+	{ "  # indented comment\n", 0, 0, 0, 0, NULL, 0, 0, { 0 }, 0, 0 },
+	{ "1.0 reader1 card 1001", 1, 1000, RD, SCN_CARD, "1001", 0, 0,
+	  { 0 }, 0, 0 },
+	{ "1.0\treader1\tcard\tQR-abc.9 # trailing\r\n", 1, 1000, RD,
+	  SCN_CARD, "QR-abc.9", 0, 0, { 0 }, 0, 0 },
+	{ "0 reader1 card x", 1, 0, RD, SCN_CARD, "x", 0, 0, { 0 }, 0, 0 },
+	{ "1.2 thermal1 temp 36.6", 1, 1200, TH, SCN_TEMP, "36.6", 36.6, 0,
+	  { 0 }, 0, 0 },
+	{ "1.2346 thermal1 temp -5", 1, 1235, TH, SCN_TEMP, "-5", -5, 0,
+	  { 0 }, 0, 0 },
+	{ "3 thermal1 raw 32767", 1, 3000, TH, SCN_RAW, "32767", 0, 1,
+	  { 32767 }, 0, 0 },
+	{ "3 thermal1 raw -1 0x10 65535 0", 1, 3000, TH, SCN_RAW,
+	  "-1,0x10,65535,0", 0, 4, { 0xffff, 16, 65535, 0 }, 0, 0 },
+	{ "5 thermal1 fault silent", 1, 5000, TH, SCN_FAULT, "silent", 0, 0,
+	  { 0 }, SCN_FAULT_SILENT, 0 },
+	{ "5 gate1 fault exception", 1, 5000, GT, SCN_FAULT, "exception", 0,
+	  0, { 0 }, SCN_FAULT_EXCEPTION, 0 },
+	{ "8 reader1 fault none", 1, 8000, RD, SCN_FAULT, "none", 0, 0,
+	  { 0 }, SCN_FAULT_NONE, 0 },
+	{ "2 gate1 state open", 1, 2000, GT, SCN_STATE, "open", 0, 0, { 0 },
+	  0, 1 },
+	{ "2 gate1 state closed", 1, 2000, GT, SCN_STATE, "closed", 0, 0,
+	  { 0 }, 0, 0 },
+	{ "2 gate1 state 7", 1, 2000, GT, SCN_STATE, "7", 0, 0, { 0 }, 0, 7 },
+	{ "10 - end", 1, 10000, NONE, SCN_END, "", 0, 0, { 0 }, 0, 0 },
+	{ "10.0 - end # bye", 1, 10000, NONE, SCN_END, "", 0, 0, { 0 }, 0, 0 },
+	/* person: first step the card, checked here; see test_person */
+	{ "4 person reader1 thermal1 1002 38.4", 2, 4000, RD, SCN_CARD,
+	  "1002", 0, 0, { 0 }, 0, 0 },
+	{ "4 - person reader1 thermal1 1002 38.4", 2, 4000, RD, SCN_CARD,
+	  "1002", 0, 0, { 0 }, 0, 0 },
+	{ "4 person reader1 thermal1 1002 -", 1, 4000, RD, SCN_CARD, "1002",
+	  0, 0, { 0 }, 0, 0 },
+	{ "4 person reader1 thermal1 - 36.5", 1, 4000, TH, SCN_TEMP, "36.5",
+	  36.5, 0, { 0 }, 0, 0 },
+};
+
+static void test_good_lines(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(good); i++) {
+		const struct good_case *c = &good[i];
+		struct scn_step st[2];
+		char msg[256] = "";
+		int n;
+
+		n = scn_parse_line(c->line, devs, N(devs), st, msg, sizeof(msg));
+		if (n != c->n)
+			fail_msg("case %zu '%s': got %d (%s), want %d", i,
+				 c->line, n, msg, c->n);
+		if (n == 0)
+			continue;
+		assert_int_equal(st[0].at_ms, c->at_ms);
+		assert_int_equal(st[0].device, c->device);
+		assert_int_equal(st[0].action, c->action);
+		assert_string_equal(st[0].text, c->text);
+		switch (c->action) {
+		case SCN_TEMP:
+			assert_true(st[0].temp == c->temp);
+			break;
+		case SCN_RAW:
+			assert_int_equal(st[0].n_raw, c->n_raw);
+			assert_memory_equal(st[0].raw, c->raw,
+					    c->n_raw * sizeof(c->raw[0]));
+			break;
+		case SCN_FAULT:
+			assert_int_equal(st[0].fault, c->fault);
+			break;
+		case SCN_STATE:
+			assert_int_equal(st[0].state, c->state);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+struct bad_case {
+	const char *line;
+	const char *msg;	/* a part of the message */
+};
+
+static const struct bad_case bad[] = {
+	{ "x reader1 card 1", "bad time 'x'" },
+	{ "-1 reader1 card 1", "bad time '-1'" },
+	{ "1,5 reader1 card 1", "bad time" },
+	{ "nan reader1 card 1", "bad time" },
+	{ "inf - end", "bad time" },
+	{ "2000000 - end", "bad time" },
+	{ "1.0", "expected 'TIME DEVICE ACTION [ARGS]'" },
+	{ "1.0 reader1", "expected 'TIME DEVICE ACTION [ARGS]'" },
+	{ "1 reader2 card 1", "unknown device 'reader2'" },
+	{ "1 thermal1 card 1", "'card' needs a reader device; thermal1 is a "
+			       "thermal" },
+	{ "1 reader1 card", "'card' takes 1 argument, got 0" },
+	{ "1 reader1 card 1 2", "'card' takes 1 argument, got 2" },
+	{ "1 reader1 card caf\xc3\xa9", "non-ASCII" },
+	{ "1 reader1 card "
+	  "0123456789012345678901234567890123456789012345678901234567890123",
+	  "longer than 63" },
+	{ "1 reader1 temp 36.6", "'temp' needs a thermal device" },
+	{ "1 thermal1 temp", "'temp' takes 1 argument, got 0" },
+	{ "1 thermal1 temp hot", "bad temperature 'hot'" },
+	{ "1 thermal1 temp 36,6", "bad temperature" },
+	{ "1 thermal1 temp 1e9", "bad temperature" },
+	{ "1 thermal1 raw", "raw takes 1 to 4" },
+	{ "1 thermal1 raw 1 2 3 4 5", "raw takes 1 to 4" },
+	{ "1 thermal1 raw 65536", "bad register value '65536'" },
+	{ "1 thermal1 raw -32769", "bad register value" },
+	{ "1 thermal1 raw 1.5", "bad register value" },
+	{ "1 gate1 raw 1", "'raw' needs a thermal device" },
+	{ "1 thermal1 fault", "'fault' takes 1 argument" },
+	{ "1 thermal1 fault broken", "unknown fault 'broken'" },
+	{ "1 nobody fault none", "unknown device 'nobody'" },
+	{ "1 gate1 state ajar", "bad state 'ajar'" },
+	{ "1 gate1 state 65536", "bad state" },
+	{ "1 thermal1 state open", "'state' needs a gate device" },
+	{ "1 gate1 state", "'state' takes 1 argument" },
+	{ "1 gate1 dance", "unknown action 'dance'" },
+	{ "1 - card 1", "device '-' only goes with 'end' or 'person'" },
+	{ "1 - end now", "'end' takes no argument" },
+	{ "1 gate1 end", "'end' takes '-' as its device" },
+	{ "1 reader1 person thermal1 1 36", "write 'TIME person" },
+	{ "1 person reader1 thermal1 - -", "needs a card or a temperature" },
+	{ "1 person reader1 thermal1 1001", "'person' takes 4 arguments" },
+	{ "1 person thermal1 reader1 1001 36.6",
+	  "'person' needs a reader device" },
+	{ "1 person reader1 gate1 1001 36.6",
+	  "'person' needs a thermal device" },
+	{ "1 person reader1 thermal1 1001 warm", "bad temperature 'warm'" },
+	{ "1 a b c d e f g h", "too many fields" },
+};
+
+static void test_bad_lines(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(bad); i++) {
+		struct scn_step st[2];
+		char msg[256] = "";
+		int n;
+
+		n = scn_parse_line(bad[i].line, devs, N(devs), st, msg,
+				   sizeof(msg));
+		if (n != -EINVAL)
+			fail_msg("case %zu '%s': got %d, want -EINVAL", i,
+				 bad[i].line, n);
+		if (strstr(msg, bad[i].msg) == NULL)
+			fail_msg("case %zu '%s': message '%s' lacks '%s'", i,
+				 bad[i].line, msg, bad[i].msg);
+	}
+}
+
+static void test_long_line(void **state)
+{
+	char line[2000];
+	struct scn_step st[2];
+	char msg[256];
+
+	(void)state;
+	memset(line, ' ', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	memcpy(line, "1 - end", 7);
+	assert_int_equal(scn_parse_line(line, devs, N(devs), st, msg,
+					sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "longer than"));
+}
+
+/* Errors collected from a whole-file read. */
+struct errs {
+	int n;
+	int lines[16];
+	char msgs[16][256];
+};
+
+static void collect(void *ctx, const char *file, int line, const char *msg)
+{
+	struct errs *e = ctx;
+
+	assert_string_equal(file, "test.scenario");
+	if (e->n < 16) {
+		e->lines[e->n] = line;
+		snprintf(e->msgs[e->n], sizeof(e->msgs[0]), "%s", msg);
+	}
+	e->n++;
+}
+
+static int read_text(const char *text, struct scenario **out,
+		     struct errs *e, scn_check_fn check)
+{
+	struct scn_env env = { devs, N(devs), check, collect, e };
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int n = 0, rc;
+
+	assert_non_null(f);
+	memset(e, 0, sizeof(*e));
+	rc = scn_read(f, "test.scenario", &env, out, &n);
+	fclose(f);
+	assert_int_equal(n, e->n);
+	return rc;
+}
+
+static void test_file_good(void **state)
+{
+	static const char text[] =
+		"# demo\n"
+		"\n"
+		"1.0 reader1 card 1001\n"
+		"1.0 thermal1 temp 36.6\n"
+		"2.5 gate1 state open\n"
+		"4 - end\n";
+	struct scenario *scn;
+	struct errs e;
+
+	(void)state;
+	assert_int_equal(read_text(text, &scn, &e, NULL), 0);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(scn->n_steps, 4);
+	assert_int_equal(scn->steps[0].line, 3);
+	assert_int_equal(scn->steps[1].line, 4);
+	assert_int_equal(scn->steps[2].action, SCN_STATE);
+	assert_int_equal(scn->steps[3].action, SCN_END);
+	assert_int_equal(scn->steps[3].at_ms, 4000);
+	assert_int_equal(scn->steps[3].line, 6);
+	scn_free(scn);
+}
+
+/* A person's temperature 0.3 s after the card may fall after the next
+ * line's step; the steps come out sorted, ties in file order. */
+static void test_person(void **state)
+{
+	static const char text[] =
+		"1.0 person reader1 thermal1 1001 36.6\n"
+		"1.1 gate1 state open\n"
+		"1.3 thermal1 fault silent\n"
+		"2 - end\n";
+	struct scenario *scn;
+	struct errs e;
+
+	(void)state;
+	assert_int_equal(read_text(text, &scn, &e, NULL), 0);
+	assert_int_equal(scn->n_steps, 5);
+	assert_int_equal(scn->steps[0].action, SCN_CARD);
+	assert_int_equal(scn->steps[0].device, RD);
+	assert_int_equal(scn->steps[0].at_ms, 1000);
+	assert_int_equal(scn->steps[1].action, SCN_STATE);
+	assert_int_equal(scn->steps[2].action, SCN_TEMP);
+	assert_int_equal(scn->steps[2].device, TH);
+	assert_int_equal(scn->steps[2].at_ms, 1300);
+	assert_int_equal(scn->steps[2].line, 1);
+	assert_true(scn->steps[2].temp == 36.6);
+	assert_int_equal(scn->steps[3].action, SCN_FAULT);
+	assert_int_equal(scn->steps[3].at_ms, 1300);
+	assert_int_equal(scn->steps[4].action, SCN_END);
+	scn_free(scn);
+}
+
+static void test_file_bad(void **state)
+{
+	static const char text[] =
+		"1.0 reader1 card 1001\n"	/* 1 */
+		"0.5 reader1 card 1002\n"	/* 2: goes back */
+		"1.0 thermal1 temp warm\n"	/* 3 */
+		"3.0 person reader1 thermal1 1 36.6\n"	/* 4: temp after end */
+		"3.0 - end\n"			/* 5 */
+		"4.0 gate1 state open\n";	/* 6: after end */
+	struct scenario *scn = (void *)1;
+	struct errs e;
+
+	(void)state;
+	assert_int_equal(read_text(text, &scn, &e, NULL), -EINVAL);
+	assert_null(scn);
+	assert_int_equal(e.n, 4);
+	assert_int_equal(e.lines[0], 2);
+	assert_non_null(strstr(e.msgs[0], "before 1.000 of line 1"));
+	assert_int_equal(e.lines[1], 3);
+	assert_non_null(strstr(e.msgs[1], "bad temperature"));
+	assert_int_equal(e.lines[2], 6);
+	assert_non_null(strstr(e.msgs[2], "step after 'end' (line 5)"));
+	assert_int_equal(e.lines[3], 4);
+	assert_non_null(strstr(e.msgs[3], "after 'end' at 3.000"));
+}
+
+static void test_nul_byte(void **state)
+{
+	static const char text[] = "1 - e\0nd\n";
+	struct scn_env env = { devs, N(devs), NULL, collect, NULL };
+	struct scenario *scn;
+	struct errs e;
+	FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+	int n = 0;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	env.ctx = &e;
+	assert_int_equal(scn_read(f, "test.scenario", &env, &scn, &n),
+			 -EINVAL);
+	fclose(f);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(e.msgs[0], "NUL byte"));
+}
+
+static int refuse_hot(void *ctx, const struct scn_step *st, char *msg,
+		      size_t msglen)
+{
+	(void)ctx;
+	if (st->action == SCN_TEMP && st->temp > 40) {
+		snprintf(msg, msglen, "too hot for this profile");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The check hook sees every step, person halves included, and its refusals
+ * are reported at the step's line. */
+static void test_check_hook(void **state)
+{
+	static const char text[] =
+		"1 thermal1 temp 36\n"
+		"2 person reader1 thermal1 1001 41\n"
+		"3 thermal1 temp 50\n";
+	struct scenario *scn;
+	struct errs e;
+
+	(void)state;
+	assert_int_equal(read_text(text, &scn, &e, refuse_hot), -EINVAL);
+	assert_int_equal(e.n, 2);
+	assert_int_equal(e.lines[0], 2);
+	assert_int_equal(e.lines[1], 3);
+	assert_string_equal(e.msgs[0], "too hot for this profile");
+}
+
+static void test_no_end(void **state)
+{
+	struct scenario *scn;
+	struct errs e;
+
+	(void)state;
+	assert_int_equal(read_text("# nothing\n", &scn, &e, NULL), 0);
+	assert_int_equal(scn->n_steps, 0);
+	scn_free(scn);
+	scn_free(NULL);
+}
+
+static void test_missing_file(void **state)
+{
+	struct scn_env env = { devs, N(devs), NULL, NULL, NULL };
+	struct scenario *scn;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(scn_load("/nonexistent/x.scenario", &env, &scn, &n),
+			 -ENOENT);
+	assert_int_equal(n, 1);
+	assert_null(scn);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_lines),
+		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_file_good),
+		cmocka_unit_test(test_person),
+		cmocka_unit_test(test_file_bad),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_check_hook),
+		cmocka_unit_test(test_no_end),
+		cmocka_unit_test(test_missing_file),
+	};
+
+	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
+}

@@ -1,0 +1,598 @@
+/*
+ * config: read wicket-sim's INI config, each device's profile and the
+ * scenario, and check all of it before anything listens.
+ *
+ *   [sim]
+ *   scenario = demo.scenario        ; relative to this file
+ *   profile_dir = ../profiles       ; default WICKET_SYSCONFDIR/wicket/profiles
+ *   start = connect                 ; or now
+ *   [device thermal1]
+ *   kind = thermal                  ; thermal | reader | gate
+ *   profile = generic-ir-thermal    ; <profile_dir>/<name>.conf
+ *   listen = 127.0.0.1:1502         ; IPv4 address (or *) and port
+ *   unit = 1
+ *   scale = 0.01                    ; any other key overrides the profile's
+ *
+ * A device's register map is read by mbmap, the code the Modbus plugins
+ * use, from the profile with the section's extra keys merged over it, the
+ * way wicketd merges a [device] section over its profile.  So the sim
+ * accepts and refuses exactly the profiles the daemon does.  Link keys in a
+ * profile (host, port, poll_ms ...) describe the daemon's side and are
+ * ignored here; `listen` and `unit` say where the sim answers.
+ *
+ * Every error is printed as "file:line: message" and counted; loading goes
+ * on after an error so one run shows them all.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "confval.h"
+#include "inifile.h"
+#include "sim.h"
+
+#ifndef WICKET_SYSCONFDIR
+#define WICKET_SYSCONFDIR "/etc"
+#endif
+
+struct loader {
+	struct sim *sim;
+	int errors;
+};
+
+/* Context of mbmap's error callback: one device. */
+struct dev_ctx {
+	struct loader *ld;
+	const char *name;
+	const char *file;
+	int line;
+};
+
+static void errat(struct loader *ld, const char *file, int line,
+		  const char *fmt, ...) WK_PRINTF(4, 5);
+
+static void errat(struct loader *ld, const char *file, int line,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	ld->errors++;
+}
+
+static void on_ini_error(void *ctx, const char *file, int line,
+			 const char *msg)
+{
+	errat(ctx, file, line, "%s", msg);
+}
+
+static int on_dev_error(void *ctx, const struct wk_conf_item *item,
+			const char *fmt, ...) WK_PRINTF(3, 4);
+
+static int on_dev_error(void *ctx, const struct wk_conf_item *item,
+			const char *fmt, ...)
+{
+	struct dev_ctx *dc = ctx;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	errat(dc->ld, item ? item->file : dc->file,
+	      item ? item->line : dc->line, "device %s: %s", dc->name, msg);
+	return -EINVAL;
+}
+
+/* rel as is when absolute, else relative to the directory of base. */
+static char *resolve(const char *base, const char *rel)
+{
+	const char *slash = strrchr(base, '/');
+	size_t dirlen = slash ? (size_t)(slash - base) + 1 : 0;
+	size_t len = strlen(rel);
+	char *p;
+
+	if (rel[0] == '/' || dirlen == 0)
+		return strdup(rel);
+	p = malloc(dirlen + len + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, base, dirlen);
+	memcpy(p + dirlen, rel, len + 1);
+	return p;
+}
+
+/* Names end up in `device=NAME` output and in scenario lines. */
+static int good_name(const char *s)
+{
+	if (*s == '\0' || strcmp(s, "-") == 0 || strcmp(s, "person") == 0)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+		      *s == '.'))
+			return 0;
+	return 1;
+}
+
+static void load_sim_section(struct loader *ld, const struct ini_section *sec)
+{
+	struct sim *sim = ld->sim;
+
+	for (size_t i = 0; i < sec->n_items; i++) {
+		const struct wk_conf_item *it = &sec->items[i];
+
+		if (strcmp(it->key, "scenario") == 0) {
+			if (sim->scenario_file != NULL)
+				continue;	/* --scenario wins */
+			if (it->value[0] == '\0') {
+				errat(ld, it->file, it->line,
+				      "scenario: empty path");
+				continue;
+			}
+			sim->scenario_file = resolve(it->file, it->value);
+		} else if (strcmp(it->key, "profile_dir") == 0) {
+			if (sim->profile_dir != NULL)
+				continue;	/* --profile-dir wins */
+			if (it->value[0] == '\0') {
+				errat(ld, it->file, it->line,
+				      "profile_dir: empty path");
+				continue;
+			}
+			sim->profile_dir = resolve(it->file, it->value);
+		} else if (strcmp(it->key, "start") == 0) {
+			if (strcmp(it->value, "connect") == 0)
+				sim->start = SIM_START_CONNECT;
+			else if (strcmp(it->value, "now") == 0)
+				sim->start = SIM_START_NOW;
+			else
+				errat(ld, it->file, it->line,
+				      "start: '%s' is not one of connect, now",
+				      it->value);
+		} else {
+			errat(ld, it->file, it->line,
+			      "unknown key '%s' in [sim] (expected scenario, "
+			      "profile_dir, start)", it->key);
+		}
+	}
+}
+
+/* "a.b.c.d:port" or "*:port" into the listener fields. */
+static int parse_listen(struct loader *ld, const struct wk_conf_item *it,
+			struct sim_listener *l)
+{
+	const char *colon = strrchr(it->value, ':');
+	struct in_addr a;
+	size_t hlen;
+	long port;
+	int rc;
+
+	if (colon == NULL || colon == it->value) {
+		errat(ld, it->file, it->line,
+		      "listen: '%s' is not ADDRESS:PORT (like 127.0.0.1:1502)",
+		      it->value);
+		return -EINVAL;
+	}
+	hlen = (size_t)(colon - it->value);
+	if (hlen >= sizeof(l->host)) {
+		errat(ld, it->file, it->line, "listen: address too long");
+		return -EINVAL;
+	}
+	if (hlen == 1 && it->value[0] == '*') {
+		snprintf(l->host, sizeof(l->host), "0.0.0.0");
+	} else {
+		memcpy(l->host, it->value, hlen);
+		l->host[hlen] = '\0';
+		if (inet_pton(AF_INET, l->host, &a) != 1) {
+			errat(ld, it->file, it->line,
+			      "listen: '%s' is not an IPv4 address (or *)",
+			      l->host);
+			return -EINVAL;
+		}
+		/* libmodbus binds any address when the text starts with '0';
+		 * keep the text canonical so that quirk can't surprise. */
+		inet_ntop(AF_INET, &a, l->host, sizeof(l->host));
+	}
+	rc = cv_long(colon + 1, 0, 65535, &port);
+	if (rc < 0 || port == 0) {
+		errat(ld, it->file, it->line,
+		      "listen: port '%s' is not 1..65535", colon + 1);
+		return -EINVAL;
+	}
+	l->port = (int)port;
+	snprintf(l->addr, sizeof(l->addr), "%s:%d", l->host, l->port);
+	return 0;
+}
+
+/* The index of the listener for l, adding it if new; -1 on a clash. */
+static long add_listener(struct loader *ld, const struct wk_conf_item *it,
+			 const struct sim_listener *l)
+{
+	struct sim *sim = ld->sim;
+	struct sim_listener *p;
+
+	for (size_t i = 0; i < sim->n_listeners; i++) {
+		const struct sim_listener *o = &sim->listeners[i];
+
+		if (o->port != l->port)
+			continue;
+		if (strcmp(o->host, l->host) == 0)
+			return (long)i;
+		if (strcmp(o->host, "0.0.0.0") == 0 ||
+		    strcmp(l->host, "0.0.0.0") == 0) {
+			errat(ld, it->file, it->line,
+			      "listen: %s overlaps %s of another device",
+			      l->addr, o->addr);
+			return -1;
+		}
+	}
+	p = realloc(sim->listeners, (sim->n_listeners + 1) * sizeof(*p));
+	if (p == NULL) {
+		errat(ld, it->file, it->line, "out of memory");
+		return -1;
+	}
+	sim->listeners = p;
+	p[sim->n_listeners] = *l;
+	p[sim->n_listeners].fd = -1;
+	return (long)sim->n_listeners++;
+}
+
+/* Keys of the sim's [device] section that are not register map keys. */
+static int own_key(const char *key)
+{
+	return strcmp(key, "kind") == 0 || strcmp(key, "profile") == 0 ||
+	       strcmp(key, "listen") == 0 || strcmp(key, "unit") == 0;
+}
+
+/* Link keys of a profile: the daemon's business. */
+static int link_key(const char *key)
+{
+	static const char *const keys[] = {
+		"host", "port", "unit", "poll_ms", "timeout_ms",
+		"backoff_max_ms",
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static struct ini_doc *load_profile(struct loader *ld,
+				    const struct wk_conf_item *it)
+{
+	struct ini_doc *doc = NULL;
+	char *path;
+	size_t len;
+	int n = 0;
+
+	if (strchr(it->value, '/') != NULL || it->value[0] == '\0' ||
+	    it->value[0] == '.') {
+		errat(ld, it->file, it->line,
+		      "profile: '%s' is not a profile name (a file name in "
+		      "%s, without .conf)", it->value, ld->sim->profile_dir);
+		return NULL;
+	}
+	len = strlen(ld->sim->profile_dir) + strlen(it->value) + 8;
+	path = malloc(len);
+	if (path == NULL) {
+		errat(ld, it->file, it->line, "out of memory");
+		return NULL;
+	}
+	snprintf(path, len, "%s/%s.conf", ld->sim->profile_dir, it->value);
+	if (ini_load(path, &doc, on_ini_error, ld, &n) < 0) {
+		errat(ld, it->file, it->line, "profile '%s' not loaded",
+		      it->value);
+		free(path);
+		return NULL;
+	}
+	free(path);
+	for (size_t i = 0; i < doc->n_sections; i++) {
+		if (doc->sections[i].name[0] != '\0')
+			errat(ld, doc->sections[i].file,
+			      doc->sections[i].line,
+			      "a profile has no sections, only key = value "
+			      "lines");
+	}
+	return doc;
+}
+
+/* The profile's items with the section's map keys over them. */
+static struct wk_conf_item *merge(const struct ini_doc *prof,
+				  const struct ini_section *sec, size_t *n)
+{
+	const struct ini_section *top = prof ? ini_find(prof, "") : NULL;
+	size_t max = sec->n_items + (top ? top->n_items : 0), k = 0;
+	struct wk_conf_item *items = calloc(max ? max : 1, sizeof(*items));
+
+	if (items == NULL)
+		return NULL;
+	for (size_t i = 0; top && i < top->n_items; i++)
+		if (ini_get(sec, top->items[i].key) == NULL ||
+		    own_key(top->items[i].key))
+			items[k++] = top->items[i];
+	for (size_t i = 0; i < sec->n_items; i++)
+		if (!own_key(sec->items[i].key))
+			items[k++] = sec->items[i];
+	*n = k;
+	return items;
+}
+
+static void load_device(struct loader *ld, const struct ini_section *sec,
+			const char *name)
+{
+	struct sim *sim = ld->sim;
+	struct sim_dev dev = { .file = sec->file, .line = sec->line };
+	struct dev_ctx dc = { ld, name, sec->file, sec->line };
+	const struct wk_conf_item *kind, *prof, *listen, *unit;
+	struct sim_listener l = { .fd = -1 };
+	struct ini_doc *pdoc = NULL;
+	struct wk_conf conf = { .name = name, .file = sec->file,
+				.line = sec->line };
+	struct wk_conf_item *items = NULL;
+	unsigned char *used = NULL;
+	struct sim_dev *p;
+	int before = ld->errors, rc = 0;
+	long li = -1, v;
+
+	if (!good_name(name)) {
+		errat(ld, sec->file, sec->line,
+		      "bad device name '%s' (letters, digits, _ . -; not "
+		      "'-' or 'person')", name);
+		return;
+	}
+	for (size_t i = 0; i < sim->n_devs; i++) {
+		if (strcmp(sim->devs[i].name, name) == 0) {
+			errat(ld, sec->file, sec->line,
+			      "device %s already defined at line %d", name,
+			      sim->devs[i].line);
+			return;
+		}
+	}
+	kind = ini_get(sec, "kind");
+	if (kind == NULL)
+		errat(ld, sec->file, sec->line,
+		      "device %s: missing key 'kind' (thermal, reader, gate)",
+		      name);
+	else if (strcmp(kind->value, "thermal") == 0)
+		dev.kind = SIM_THERMAL;
+	else if (strcmp(kind->value, "reader") == 0)
+		dev.kind = SIM_READER;
+	else if (strcmp(kind->value, "gate") == 0)
+		dev.kind = SIM_GATE;
+	else
+		errat(ld, kind->file, kind->line,
+		      "device %s: kind: '%s' is not one of thermal, reader, "
+		      "gate", name, kind->value);
+
+	listen = ini_get(sec, "listen");
+	if (listen == NULL)
+		errat(ld, sec->file, sec->line,
+		      "device %s: missing key 'listen' (ADDRESS:PORT)", name);
+	else if (parse_listen(ld, listen, &l) == 0)
+		li = add_listener(ld, listen, &l);
+
+	dev.unit = 1;
+	unit = ini_get(sec, "unit");
+	if (unit != NULL) {
+		if (cv_long(unit->value, 0, 255, &v) < 0)
+			errat(ld, unit->file, unit->line,
+			      "device %s: unit: '%s' is not 0..255", name,
+			      unit->value);
+		else
+			dev.unit = (int)v;
+	}
+	for (size_t i = 0; li >= 0 && i < sim->n_devs; i++) {
+		if (sim->devs[i].listener == (size_t)li &&
+		    sim->devs[i].unit == dev.unit)
+			errat(ld, unit ? unit->file : sec->file,
+			      unit ? unit->line : sec->line,
+			      "device %s: unit %d on %s is already device %s",
+			      name, dev.unit, sim->listeners[li].addr,
+			      sim->devs[i].name);
+	}
+
+	prof = ini_get(sec, "profile");
+	if (prof != NULL && (pdoc = load_profile(ld, prof)) == NULL)
+		goto out;
+	if (kind == NULL || ld->errors > before)
+		goto out;
+
+	items = merge(pdoc, sec, &conf.n_items);
+	used = calloc(conf.n_items ? conf.n_items : 1, 1);
+	if (items == NULL || used == NULL) {
+		errat(ld, sec->file, sec->line, "out of memory");
+		goto out;
+	}
+	conf.items = items;
+	for (size_t i = 0; i < conf.n_items; i++)
+		if (pdoc != NULL && items[i].file == pdoc->file &&
+		    link_key(items[i].key))
+			used[i] = 1;
+	switch (dev.kind) {
+	case SIM_THERMAL:
+		rc = mbmap_parse_thermal(&conf, used, &dev.m.th, on_dev_error,
+					 &dc);
+		break;
+	case SIM_READER:
+		rc = mbmap_parse_reader(&conf, used, &dev.m.rd, on_dev_error,
+					&dc);
+		break;
+	case SIM_GATE:
+		rc = mbmap_parse_gate(&conf, used, &dev.m.gate, on_dev_error,
+				      &dc);
+		break;
+	}
+	if (mbmap_check_unused(&conf, used, on_dev_error, &dc) < 0 || rc < 0)
+		goto out;
+	if (ld->errors > before)
+		goto out;
+
+	dev.listener = (size_t)li;
+	dev.name = strdup(name);
+	if (dev.name == NULL || dev_init(&dev) < 0) {
+		errat(ld, sec->file, sec->line, "out of memory");
+		free(dev.name);
+		goto out;
+	}
+	p = realloc(sim->devs, (sim->n_devs + 1) * sizeof(*p));
+	if (p == NULL) {
+		errat(ld, sec->file, sec->line, "out of memory");
+		modbus_mapping_free(dev.map);
+		free(dev.name);
+		goto out;
+	}
+	sim->devs = p;
+	p[sim->n_devs++] = dev;
+out:
+	free(used);
+	free(items);
+	ini_free(pdoc);
+}
+
+static void on_scn_error(void *ctx, const char *file, int line,
+			 const char *msg)
+{
+	errat(ctx, file, line, "%s", msg);
+}
+
+static int check_step(void *ctx, const struct scn_step *st, char *msg,
+		      size_t msglen)
+{
+	struct loader *ld = ctx;
+	const struct sim_dev *dev;
+	char why[200];
+
+	if (st->device < 0)
+		return 0;
+	dev = &ld->sim->devs[st->device];
+	if (dev_check_step(dev, st, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(msg, msglen, "device %s: %s", dev->name, why);
+	return -EINVAL;
+}
+
+static void load_scenario(struct loader *ld)
+{
+	struct sim *sim = ld->sim;
+	struct scn_env env = { .check = check_step, .err = on_scn_error,
+			       .ctx = ld };
+	struct scn_dev *sd;
+	int n = 0;
+
+	sd = calloc(sim->n_devs ? sim->n_devs : 1, sizeof(*sd));
+	if (sd == NULL) {
+		errat(ld, sim->scenario_file, 0, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < sim->n_devs; i++) {
+		sd[i].name = sim->devs[i].name;
+		sd[i].kind = sim->devs[i].kind;
+	}
+	env.devs = sd;
+	env.n_devs = sim->n_devs;
+	if (scn_load(sim->scenario_file, &env, &sim->scn, &n) < 0 && n == 0)
+		errat(ld, sim->scenario_file, 0, "out of memory");
+	free(sd);
+}
+
+int simconf_load(struct sim *sim, const char *path)
+{
+	struct loader ld = { .sim = sim };
+	struct ini_doc *doc = NULL;
+	const struct ini_section *simsec;
+	int n = 0;
+
+	sim->config_file = strdup(path);
+	if (sim->config_file == NULL)
+		return -ENOMEM;
+	if (ini_load(path, &doc, on_ini_error, &ld, &n) < 0)
+		return -EINVAL;
+	simsec = ini_find(doc, "sim");
+	if (simsec != NULL)
+		load_sim_section(&ld, simsec);
+	if (sim->profile_dir == NULL)
+		sim->profile_dir = strdup(WICKET_SYSCONFDIR "/wicket/profiles");
+	if (sim->profile_dir == NULL) {
+		ini_free(doc);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < doc->n_sections; i++) {
+		const struct ini_section *sec = &doc->sections[i];
+		const char *name = sec->name;
+
+		if (strcmp(name, "sim") == 0)
+			continue;
+		if (name[0] == '\0') {
+			for (size_t k = 0; k < sec->n_items; k++)
+				errat(&ld, sec->items[k].file,
+				      sec->items[k].line,
+				      "key '%s' outside a section",
+				      sec->items[k].key);
+			continue;
+		}
+		if (strncmp(name, "device", 6) != 0 ||
+		    (name[6] != ' ' && name[6] != '\t')) {
+			errat(&ld, sec->file, sec->line,
+			      "unknown section [%s] (expected [sim] or "
+			      "[device NAME])", name);
+			continue;
+		}
+		name += 6;
+		while (*name == ' ' || *name == '\t')
+			name++;
+		load_device(&ld, sec, name);
+	}
+	if (sim->n_devs == 0 && ld.errors == 0)
+		errat(&ld, path, doc->n_lines,
+		      "no [device NAME] section: nothing to simulate");
+	ini_free(doc);
+	if (ld.errors == 0 && sim->scenario_file != NULL)
+		load_scenario(&ld);
+	return ld.errors ? -EINVAL : 0;
+}
+
+void simconf_free(struct sim *sim)
+{
+	for (size_t i = 0; i < sim->n_devs; i++) {
+		modbus_mapping_free(sim->devs[i].map);
+		free(sim->devs[i].name);
+	}
+	free(sim->devs);
+	sim->devs = NULL;
+	sim->n_devs = 0;
+	for (size_t i = 0; i < sim->n_clients; i++)
+		if (sim->clients[i].fd >= 0)
+			close(sim->clients[i].fd);
+	free(sim->clients);
+	sim->clients = NULL;
+	sim->n_clients = 0;
+	for (size_t i = 0; i < sim->n_listeners; i++) {
+		struct sim_listener *l = &sim->listeners[i];
+
+		if (l->ctx != NULL) {
+			/* the sockets are ours, not the context's */
+			modbus_set_socket(l->ctx, -1);
+			modbus_free(l->ctx);
+		}
+		if (l->fd >= 0)
+			close(l->fd);
+	}
+	free(sim->listeners);
+	sim->listeners = NULL;
+	sim->n_listeners = 0;
+	scn_free(sim->scn);
+	sim->scn = NULL;
+	free(sim->config_file);
+	free(sim->scenario_file);
+	free(sim->profile_dir);
+	sim->config_file = sim->scenario_file = sim->profile_dir = NULL;
+}
