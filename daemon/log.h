@@ -17,7 +17,7 @@ int log_get_level(void);
 /* "err", "warning", "notice", "info", "debug"; 0 or -EINVAL */
 int log_parse_level(const char *s, int *out);
 void log_msg(int level, const char *fmt, ...) WK_PRINTF(2, 3);
-void log_vmsg(int level, const char *fmt, va_list ap);
+void log_vmsg(int level, const char *fmt, va_list ap) WK_PRINTF(2, 0);
 
 #define log_err(...) log_msg(WK_LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(WK_LOG_WARNING, __VA_ARGS__)
