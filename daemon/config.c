@@ -390,9 +390,13 @@ static void parse_credentials(struct ctx *x, const struct ini_section *s)
 {
 	struct conf *c = x->c;
 
-	c->known = calloc(s->n_items ? s->n_items : 1, sizeof(*c->known));
-	if (c->known == NULL)
+	struct conf_known *k;
+
+	/* a repeated [credentials] is an error already; keep it memory-safe */
+	k = realloc(c->known, (c->n_known + s->n_items + 1) * sizeof(*k));
+	if (k == NULL)
 		return;
+	c->known = k;
 	for (size_t i = 0; i < s->n_items; i++) {
 		const struct wk_conf_item *it = &s->items[i];
 		int ok = strlen(it->key) < WK_CREDENTIAL_MAX;

@@ -185,6 +185,8 @@ static const struct bad_case bad[] = {
 	  "bad.conf:26: fever_threshold: 45 is out of range 34..42" },
 	{ "[wicketd]\nsite = s\ngate = g\nlog_level = loud\n[mqtt]\nhost = h\n" GOOD_DEVICES,
 	  "bad.conf:4: log_level: 'loud' is not one of" },
+	{ GOOD_HEAD GOOD_DEVICES "[credentials]\n1002 = x\n1003 = y\n",
+	  "bad.conf:24: duplicate section [credentials] (first at line 22)" },
 };
 
 static void test_bad(void **state)
