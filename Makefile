@@ -12,7 +12,7 @@
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
-LOCALSTATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
+LOCALSTATEDIR ?= /var
 SBINDIR    ?= $(PREFIX)/sbin
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
@@ -63,7 +63,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTPLUG_SRC := $(wildcard tests/plugins/*.c)
 TESTPLUG_SO  := $(TESTPLUG_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 
-.PHONY: all deps check check-unit check-integration demo install clean
+.PHONY: all deps check check-unit check-integration check-valgrind demo install clean
 all: $(BUILD)/wicketd $(BUILD)/wicket-sim $(PLUGIN_SO)
 
 $(BUILD)/%.o: %.c
@@ -71,7 +71,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/wicketd: $(BUILD)/daemon/main.o $(DAEMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -rdynamic -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
 
 $(BUILD)/wicket-sim: $(SIM_OBJ) $(MODBUS_MAP_OBJ) $(SHARED_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -101,6 +101,11 @@ check: all $(UNIT_BIN) $(TESTPLUG_SO)
 
 check-unit: all $(UNIT_BIN) $(TESTPLUG_SO)
 	@BUILD=$(BUILD) tests/run-unit
+
+# The same suite with every program under valgrind memcheck.
+check-valgrind: all $(UNIT_BIN) $(TESTPLUG_SO)
+	@VALGRIND=1 BUILD=$(BUILD) tests/run-unit
+	@WICKET_VALGRIND=1 WICKET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration
 
 check-integration: all $(TESTPLUG_SO)
 	@WICKET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration

@@ -10,7 +10,8 @@
  *   [credentials]   CREDENTIAL = label     (the known credentials)
  *
  * Every error is reported with its file and line and checking goes on, so
- * one run of `wicketd -t` lists them all.  Relative paths are taken from
+ * one run of `wicketd -t` lists all of the file's own errors.  The device
+ * plugins check their keys only once the file itself is clean.  Relative paths are taken from
  * the config file's directory, so a config and its profiles can travel
  * together.
  */

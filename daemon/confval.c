@@ -18,7 +18,13 @@ int cv_long(const char *s, long min, long max, long *out)
 	if (s == NULL || *s == '\0')
 		return -EINVAL;
 	errno = 0;
-	v = strtol(s, &end, 0);
+	/* decimal, or hex with 0x; never octal: "0100" is a hundred */
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		v = strtol(s + 2, &end, 16);
+	else
+		v = strtol(s, &end, 10);
+	if (end == s + 2 && (s[1] == 'x' || s[1] == 'X'))
+		return -EINVAL;
 	if (*end != '\0' || end == s)
 		return -EINVAL;
 	if (errno == ERANGE || v < min || v > max)

@@ -2,6 +2,7 @@
  * confval: parse config values strictly.  Shared by the daemon, the plugins
  * and wicket-sim, so "port = 15o2" is the same error everywhere.
  * Each returns 0, -EINVAL (not a value of that kind) or -ERANGE.
+ * Whole numbers are decimal, or hexadecimal with a 0x prefix.
  */
 #ifndef WICKET_CONFVAL_H
 #define WICKET_CONFVAL_H

@@ -161,7 +161,9 @@ static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
 	snprintf(p.reason, sizeof(p.reason), "%s", out.reason);
 	p.alarm = out.alarm;
 
-	/* commit first: the gate opens only for a recorded passage */
+	/* Commit first, then open.  If the commit fails the gate still acts on
+	 * the decision (people must not be stuck) and the failure is logged;
+	 * the bounded memory queue and its alarm come with the ledger issue. */
 	if (c->lg == NULL || ledger_add_passage(c->lg, &p) < 0)
 		log_err("ledger: passage NOT recorded (lane %s, %s): %s",
 			cl->name, p.decision,
@@ -419,12 +421,19 @@ static void reload(struct core *c)
 	if (reopen_mqtt && nc->mqtt.enabled &&
 	    mqtt_new(c->loop, nc, &mqtt_handlers, c, &c->mq) < 0)
 		log_err("mqtt: cannot start");
-	outbox_init(&c->ob, c->lg, c->mq, nc->site, nc->gate);
+	if (reopen_ledger || reopen_mqtt)
+		outbox_init(&c->ob, c->lg, c->mq, nc->site, nc->gate);
+	else {
+		/* the same names (mqtt_changed compares them), new storage */
+		c->ob.site = nc->site;
+		c->ob.gate = nc->gate;
+	}
 	if (apply(c) < 0)
 		log_err("reload: starting the devices failed");
 	log_notice("configuration reloaded");
 	publish_status(c);
-	outbox_connected(&c->ob);
+	if (reopen_ledger && !reopen_mqtt)
+		outbox_connected(&c->ob);
 	sd_notify(0, "READY=1");
 }
 

@@ -6,7 +6,8 @@
  * error.  So the reader callback we hand to ini_parse_stream() sees every raw
  * line first: it counts lines, opens sections (empty ones too), and reports
  * over-long and malformed lines itself, handing inih a blank line instead so
- * nothing is reported twice.  inih still splits, trims and strips comments.
+ * nothing is reported twice.  inih still splits, trims and strips comments
+ * (';' or '#' at the start of a line, or after whitespace in a value).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -209,6 +210,8 @@ int ini_load(const char *path, struct ini_doc **out, ini_error_fn err,
 		return rc;
 	}
 	ini_allow_multiline = false;
+	/* "key = value   # note" and "; note": both after whitespace */
+	ini_inline_comment_prefixes = (char *)";#";
 	rc = ini_parse_stream(read_line, &r, on_item, &r);
 	if (ferror(r.f)) {
 		rc = -EIO;

@@ -21,6 +21,10 @@
 #include "plugin.h"
 
 #define QUEUE_CAP 1024
+/* The descriptor's size at ABI 1.0.  Later minors append fields, so a
+ * plugin built for an older minor has a smaller struct: accept anything
+ * from this size up, and read appended fields only when size covers them. */
+#define PLUGIN_SIZE_1_0 sizeof(struct wk_plugin)
 
 struct plug_lib {
 	char *name;
@@ -182,7 +186,7 @@ static const struct wk_plugin *load(struct plugins *pl, const struct conf *c,
 		     WICKET_ABI_MAJOR, WICKET_ABI_MINOR);
 		goto refuse;
 	}
-	if (desc->size < sizeof(struct wk_plugin) || desc->create == NULL ||
+	if (desc->size < PLUGIN_SIZE_1_0 || desc->create == NULL ||
 	    desc->start == NULL || desc->stop == NULL ||
 	    desc->destroy == NULL || desc->command == NULL) {
 		fail(pl, at->file, at->line,
@@ -361,9 +365,14 @@ size_t plug_drain(struct plugins *pl, plug_event_fn fn, void *arg)
 	return n;
 }
 
-uint64_t plug_dropped(const struct plugins *pl)
+uint64_t plug_dropped(struct plugins *pl)
 {
-	return pl->dropped;
+	uint64_t n;
+
+	pthread_mutex_lock(&pl->mu);
+	n = pl->dropped;
+	pthread_mutex_unlock(&pl->mu);
+	return n;
 }
 
 int plug_command(struct plugins *pl, int device, const struct wk_command *cmd)

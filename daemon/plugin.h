@@ -32,7 +32,7 @@ typedef void (*plug_event_fn)(void *arg, int device, const struct wk_event *ev);
 /* Hand out every queued event, in order.  Returns how many. */
 size_t plug_drain(struct plugins *pl, plug_event_fn fn, void *arg);
 /* Events dropped because the queue was full, since start. */
-uint64_t plug_dropped(const struct plugins *pl);
+uint64_t plug_dropped(struct plugins *pl);
 
 int plug_command(struct plugins *pl, int device, const struct wk_command *cmd);
 

@@ -11,6 +11,8 @@
  * Map keys: open_coil or open_register (+ open_value), pulse_ms,
  * status_register.  docs/devices.md has them all.
  *
+ * After every (re)connect the open output is written 0 before anything
+ * else, so a relay left energised is released.
  * WK_CMD_OPEN writes the open coil (1) or register (open_value), waits the
  * pulse and writes 0.  The wait ends early on stop(), but the 0 is still
  * written, and if that write fails it is tried once more on a fresh
@@ -37,6 +39,7 @@ struct gate {
 	struct mbdev *dev;
 	/* worker only */
 	int last_open;		/* -1 unknown */
+	int released;		/* open output written 0 since (re)connect */
 };
 
 static int read_status(struct mbdev *d, struct gate *g)
@@ -107,10 +110,26 @@ static int gate_command(struct mbdev *d, void *arg,
 	return r;
 }
 
+/* A relay still energised from before (wicketd killed mid-pulse, the
+ * controller rebooted into "open") must not hold the gate open: the first
+ * thing after each connection is to write the open output 0. */
+static void gate_reset(void *arg)
+{
+	((struct gate *)arg)->released = 0;
+}
+
 static int gate_poll(struct mbdev *d, void *arg)
 {
 	struct gate *g = arg;
 	uint16_t v;
+	int r;
+
+	if (!g->released) {
+		r = set_open(d, &g->map, 0);
+		if (r < 0)
+			return r;
+		g->released = 1;
+	}
 
 	if (g->map.status_register < 0)
 		return mbdev_read(d, g->map.open_table, g->map.open_address, 1,
@@ -119,6 +138,7 @@ static int gate_poll(struct mbdev *d, void *arg)
 }
 
 static const struct mbdev_kind gate_kind = {
+	.reset = gate_reset,
 	.poll = gate_poll,
 	.command = gate_command,
 };

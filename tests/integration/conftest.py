@@ -17,6 +17,12 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("WICKET_BUILD", os.path.join(REPO, "build"))
 PROFILES = os.path.join(REPO, "etc", "wicket", "profiles")
+# WICKET_VALGRIND=1 runs wicketd and wicket-sim under memcheck; any error
+# or definite leak makes the process exit 99, which Proc.stop() reports.
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] \
+    if os.environ.get("WICKET_VALGRIND") == "1" else []
+SLOW = 4.0 if VALGRIND else 1.0
 
 
 def free_port():
@@ -26,6 +32,7 @@ def free_port():
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
+    timeout *= SLOW
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
@@ -69,11 +76,13 @@ class Proc:
         if self.p.poll() is None:
             self.p.send_signal(sig)
             try:
-                self.p.wait(timeout)
+                self.p.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
         self.t.join(2)
+        assert self.p.returncode != 99, "%s: valgrind found errors:\n%s" % (
+            self.name, "\n".join(self.output()[-60:]))
         return self.p.returncode
 
 
@@ -183,11 +192,11 @@ class Gate:
                    window_ms, extra_lane, "".join("%s = resident\n" % k for k in known)))
 
     def start_sim(self):
-        self.sim = Proc([os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")
+        self.sim = Proc(VALGRIND + [os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")
         self.sim.wait_line(" ready ", 10)
 
     def start_wicketd(self):
-        self.wicketd = Proc([os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd", stream="stderr")
+        self.wicketd = Proc(VALGRIND + [os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd", stream="stderr")
 
     def start(self):
         self.start_sim()
@@ -200,6 +209,10 @@ class Gate:
         con.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in con.execute("SELECT * FROM passage WHERE %s ORDER BY seq" % where)]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):   # wicketd is creating the schema
+                return []
+            raise
         finally:
             con.close()
 

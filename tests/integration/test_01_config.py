@@ -3,13 +3,14 @@ import os
 import re
 import subprocess
 
-from conftest import BUILD, PROFILES, Gate
+from conftest import BUILD, VALGRIND, Gate
 
 WICKETD = os.path.join(BUILD, "wicketd")
 
 
 def check(path):
-    r = subprocess.run([WICKETD, "-t", "-c", path], capture_output=True, text=True, timeout=20)
+    r = subprocess.run(VALGRIND + [WICKETD, "-t", "-c", path], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 99, "valgrind: " + r.stderr
     return r.returncode, r.stdout, r.stderr
 
 

@@ -43,6 +43,9 @@ def test_pass_fever_unknown(broker, subscriber, gates):
     wait_for(lambda: g.opens(), 5, "gate open command at the simulator")
     wait_for(lambda: [r for r in g.rows() if r["delivered"] == 1] == g.rows(), 5, "rows marked delivered")
     assert len(g.opens()) == 1
+    # a relay left energised is released first thing after connecting
+    gate_lines = [l for l in g.sim.output() if "device=gate1 command=" in l]
+    assert "command=close" in gate_lines[0], gate_lines
     # retained status says online with the devices
     st = [json.loads(p) for (t, p, r) in subscriber.topic("/status")]
     assert st and st[-1]["state"] == "online"

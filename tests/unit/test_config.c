@@ -66,7 +66,7 @@ static int has_error(const struct errors *e, const char *text)
 
 #define GOOD_HEAD \
 	"[wicketd]\nsite = s1\ngate = g1\nstate_dir = state\n" \
-	"profile_dir = profiles\n\n[mqtt]\nhost = 127.0.0.1\nport = 1883\n"
+	"profile_dir = profiles\n\n[mqtt]\nhost = 127.0.0.1\nport = 1884 # note\n"
 
 #define GOOD_DEVICES \
 	"[device t1]\nplugin = modbus-thermal\nprofile = therm\nhost = 10.0.0.1\n" \
@@ -112,6 +112,7 @@ static void test_good(void **state)
 	assert_int_equal(e.n, 0);
 	assert_string_equal(c->site, "s1");
 	assert_string_equal(c->mqtt.client_id, "wicket-s1-g1");
+	assert_int_equal(c->mqtt.port, 1884);	/* "# note" is a comment */
 	assert_int_equal(c->n_devices, 2);
 	assert_int_equal(c->n_lanes, 1);
 	assert_int_equal(c->lanes[0].thermal, 0);
