@@ -114,10 +114,19 @@ void mbdev_log(struct mbdev *d, int level, const char *fmt, ...)
 	d->host->log(d->inst, level, "%s", buf);
 }
 
-int mbdev_conf_err(void *ctx, const struct wk_conf_item *item,
-		   const char *fmt, ...)
+struct confctx {
+	const struct wk_host_api *host;
+	struct wk_instance *inst;
+};
+
+/* mbmap's error callback, forwarded to host->conf_error */
+static int conf_err(void *ctx, const struct wk_conf_item *item,
+		    const char *fmt, ...) WK_PRINTF(3, 4);
+
+static int conf_err(void *ctx, const struct wk_conf_item *item,
+		    const char *fmt, ...)
 {
-	struct mbdev_confctx *cc = ctx;
+	struct confctx *cc = ctx;
 	char buf[512];
 	va_list ap;
 
@@ -125,6 +134,23 @@ int mbdev_conf_err(void *ctx, const struct wk_conf_item *item,
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	return cc->host->conf_error(cc->inst, item, "%s", buf);
+}
+
+int mbdev_parse_conf(const struct wk_host_api *host, struct wk_instance *inst,
+		     const struct wk_conf *conf, struct mb_link *link,
+		     mbdev_map_parser parse_map, void *map)
+{
+	struct confctx cc = { host, inst };
+	unsigned char *used = calloc(conf->n_items + 1, 1);
+	int bad = 0;
+
+	if (used == NULL)
+		return -ENOMEM;
+	bad |= mbmap_parse_link(conf, used, link, conf_err, &cc) < 0;
+	bad |= parse_map(conf, used, map, conf_err, &cc) < 0;
+	bad |= mbmap_check_unused(conf, used, conf_err, &cc) < 0;
+	free(used);
+	return bad ? -EINVAL : 0;
 }
 
 static void emit_raw(struct mbdev *d, struct wk_event *ev)

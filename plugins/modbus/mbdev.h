@@ -74,12 +74,16 @@ void mbdev_emit(struct mbdev *d, struct wk_event *ev);
 void mbdev_log(struct mbdev *d, int level, const char *fmt, ...)
 	WK_PRINTF(3, 4);
 
-/* Adapter so the mbmap parsers report through host->conf_error. */
-struct mbdev_confctx {
-	const struct wk_host_api *host;
-	struct wk_instance *inst;
-};
-int mbdev_conf_err(void *ctx, const struct wk_conf_item *item,
-		   const char *fmt, ...) WK_PRINTF(3, 4);
+/* A kind's register-map parser: mbmap_parse_thermal and friends, with the
+ * map as void * so that one checker serves every kind. */
+typedef int (*mbdev_map_parser)(const struct wk_conf *conf,
+				unsigned char *used, void *map, mb_err_fn err,
+				void *ctx);
+/* Check a device's whole configuration: the link keys into *link, the
+ * kind's own keys into *map, and no key left unknown.  Every error goes to
+ * host->conf_error.  0, -EINVAL or -ENOMEM. */
+int mbdev_parse_conf(const struct wk_host_api *host, struct wk_instance *inst,
+		     const struct wk_conf *conf, struct mb_link *link,
+		     mbdev_map_parser parse_map, void *map);
 
 #endif

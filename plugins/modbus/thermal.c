@@ -138,26 +138,24 @@ static const struct mbdev_kind thermal_kind = {
 	.poll = thermal_poll,
 };
 
+static int parse_map(const struct wk_conf *conf, unsigned char *used,
+		     void *map, mb_err_fn err, void *ctx)
+{
+	return mbmap_parse_thermal(conf, used, map, err, ctx);
+}
+
 static int thermal_create(const struct wk_host_api *host,
 			  struct wk_instance *inst, const struct wk_conf *conf,
 			  void **state)
 {
-	struct mbdev_confctx cc = { host, inst };
 	struct mb_link link;
 	struct mb_thermal_map map;
 	struct thermal *t;
-	unsigned char *used;
-	int bad = 0, r;
+	int r;
 
-	used = calloc(conf->n_items + 1, 1);
-	if (used == NULL)
-		return -ENOMEM;
-	bad |= mbmap_parse_link(conf, used, &link, mbdev_conf_err, &cc) < 0;
-	bad |= mbmap_parse_thermal(conf, used, &map, mbdev_conf_err, &cc) < 0;
-	bad |= mbmap_check_unused(conf, used, mbdev_conf_err, &cc) < 0;
-	free(used);
-	if (bad)
-		return -EINVAL;
+	r = mbdev_parse_conf(host, inst, conf, &link, parse_map, &map);
+	if (r < 0)
+		return r;
 
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
