@@ -4,6 +4,9 @@
  *   [wicketd]       site, gate, state_dir, plugin_dir, profile_dir, log_level
  *   [mqtt]          enabled, host, port, client_id, keepalive,
  *                   reconnect_min_ms, reconnect_max_ms
+ *   [ledger]        retention_days, report_time, outbox_max_events,
+ *                   outbox_max_age_days, memory_queue
+ *   [privacy]       key_file, publish_fields
  *   [device NAME]   plugin, profile, then the plugin's own keys
  *   [lane NAME]     direction, thermal, reader, gate, window_ms,
  *                   fever_threshold, pulse_ms
@@ -207,6 +210,77 @@ static void parse_mqtt(struct ctx *x, const struct ini_section *s)
 		fail(x, s->file, s->line,
 		     "[mqtt]: reconnect_max_ms (%ld) is less than reconnect_min_ms (%ld)",
 		     m->reconnect_max_ms, m->reconnect_min_ms);
+}
+
+static void parse_ledger(struct ctx *x, const struct ini_section *s)
+{
+	struct conf_ledger *l = &x->c->ledger;
+
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+		int h, m, n = 0;
+
+		if (strcmp(it->key, "retention_days") == 0) {
+			get_long(x, it, 1, 3650, &l->retention_days);
+		} else if (strcmp(it->key, "outbox_max_events") == 0) {
+			get_long(x, it, 100, 100000000, &l->outbox_max_events);
+		} else if (strcmp(it->key, "outbox_max_age_days") == 0) {
+			get_long(x, it, 1, 3650, &l->outbox_max_age_days);
+		} else if (strcmp(it->key, "memory_queue") == 0) {
+			get_long(x, it, 100, 1000000, &l->memory_queue);
+		} else if (strcmp(it->key, "report_time") == 0) {
+			if (sscanf(it->value, "%2d:%2d%n", &h, &m, &n) != 2 ||
+			    it->value[n] != '\0' || h < 0 || h > 23 || m < 0 ||
+			    m > 59)
+				FAIL_AT(x, it, "report_time: '%s' is not HH:MM (00:00..23:59)",
+					it->value);
+			else
+				l->report_minute = h * 60 + m;
+		} else {
+			unknown_key(x, s, it);
+		}
+	}
+	if (l->outbox_max_age_days > l->retention_days)
+		fail(x, s->file, s->line,
+		     "[ledger]: outbox_max_age_days (%ld) is longer than retention_days (%ld)",
+		     l->outbox_max_age_days, l->retention_days);
+}
+
+static void parse_privacy(struct ctx *x, const struct ini_section *s)
+{
+	struct conf_privacy *p = &x->c->privacy;
+
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+
+		if (strcmp(it->key, "key_file") == 0) {
+			free(p->key_file);
+			p->key_file = path_from(x, it->value);
+		} else if (strcmp(it->key, "publish_fields") == 0) {
+			const char *v = it->value;
+
+			/* a list: words separated by commas or blanks */
+			while (*v) {
+				size_t n;
+
+				v += strspn(v, ", \t");
+				n = strcspn(v, ", \t");
+				if (n == 0)
+					break;
+				if (n == 10 && strncmp(v, "credential", n) == 0)
+					p->publish_credential = 1;
+				else if (n == 11 && strncmp(v, "temperature", n) == 0)
+					p->publish_temperature = 1;
+				else if (!(n == 4 && strncmp(v, "none", n) == 0))
+					FAIL_AT(x, it,
+						"publish_fields: '%.*s' is not one of credential, temperature, none",
+						(int)n, v);
+				v += n;
+			}
+		} else {
+			unknown_key(x, s, it);
+		}
+	}
 }
 
 static int add_item(struct conf_device *d, const struct wk_conf_item *it)
@@ -449,6 +523,11 @@ static int set_defaults(struct ctx *x, const char *path)
 	c->mqtt.keepalive = 30;
 	c->mqtt.reconnect_min_ms = 500;
 	c->mqtt.reconnect_max_ms = 30000;
+	c->ledger.retention_days = 90;
+	c->ledger.outbox_max_events = 1000000;
+	c->ledger.outbox_max_age_days = 30;
+	c->ledger.memory_queue = 10000;
+	c->ledger.report_minute = 6 * 60;
 	if (x->dir == NULL || c->file == NULL || c->state_dir == NULL ||
 	    c->plugin_dir == NULL || c->profile_dir == NULL)
 		return -ENOMEM;
@@ -517,6 +596,10 @@ int conf_load(const char *path, struct conf **out, conf_error_fn err,
 			parse_lane(&x, s, name);
 		} else if (strcmp(s->name, "credentials") == 0) {
 			parse_credentials(&x, s);
+		} else if (strcmp(s->name, "ledger") == 0) {
+			parse_ledger(&x, s);
+		} else if (strcmp(s->name, "privacy") == 0) {
+			parse_privacy(&x, s);
 		} else if (strcmp(s->name, "wicketd") != 0 &&
 			   strcmp(s->name, "mqtt") != 0 &&
 			   named(s->name, "device") == NULL) {
@@ -570,6 +653,7 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < c->n_docs; i++)
 		ini_free(c->docs[i]);
 	free(c->docs);
+	free(c->privacy.key_file);
 	free(c->mqtt.host);
 	free(c->mqtt.client_id);
 	free(c->site);

@@ -47,6 +47,20 @@ struct conf_mqtt {
 	long reconnect_max_ms;
 };
 
+struct conf_ledger {
+	long retention_days;
+	long outbox_max_events;
+	long outbox_max_age_days;
+	long memory_queue;
+	int report_minute;	/* minutes after local midnight */
+};
+
+struct conf_privacy {
+	char *key_file;		/* NULL: state_dir/privacy.key, made if missing */
+	int publish_credential;
+	int publish_temperature;
+};
+
 struct conf {
 	char *file;
 	char *site;
@@ -56,6 +70,8 @@ struct conf {
 	char *profile_dir;
 	int log_level;
 	struct conf_mqtt mqtt;
+	struct conf_ledger ledger;
+	struct conf_privacy privacy;
 	size_t n_devices;
 	struct conf_device *devices;
 	size_t n_lanes;

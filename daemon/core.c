@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -32,7 +33,10 @@
 #include "mqtt.h"
 #include "outbox.h"
 #include "plugin.h"
+#include "privacy.h"
 #include "rules.h"
+
+#define MAINTAIN_MS (10 * 60 * 1000)
 
 enum dev_state { DEV_UNKNOWN, DEV_OK, DEV_FAULT };
 
@@ -52,7 +56,13 @@ struct core {
 	int sigfd;
 	int64_t started_ms;
 	uint64_t cmd_id;
-	int exit_code;
+	struct privacy privacy;
+	int ledger_failing;
+	struct pending *pending;	/* passages waiting for their commit */
+	size_t n_pending, cap_pending;
+	uint64_t next_tag;
+	uint64_t generation;	/* of the config in force */
+	uint64_t maintain_timer, report_timer;
 };
 
 static void log_conf_error(void *ctx, const char *file, int line,
@@ -66,7 +76,8 @@ static void log_conf_error(void *ctx, const char *file, int line,
 
 static void publish_status(struct core *c)
 {
-	struct json j, d;
+	struct json j, d, l;
+	struct ledger_stats ls = { 0 };
 	const char *payload;
 
 	if (!mqtt_is_connected(c->mq))
@@ -75,59 +86,177 @@ static void publish_status(struct core *c)
 	for (size_t i = 0; i < c->conf->n_devices; i++)
 		json_str(&d, c->conf->devices[i].name,
 			 dev_state_names[c->dev[i]]);
+	if (c->lg)
+		ledger_stats(c->lg, &ls);
+	json_begin(&l);
+	json_str(&l, "state", c->lg == NULL ? "closed" :
+		 ls.failing ? "failing" : "ok");
+	json_int(&l, "held", ls.held);
+	json_int(&l, "lost", ls.lost);
 	json_begin(&j);
 	json_str(&j, "state", "online");
 	json_str(&j, "version", WICKET_VERSION);
 	json_str(&j, "site", c->conf->site);
 	json_str(&j, "gate", c->conf->gate);
 	json_time(&j, "started", c->started_ms);
+	/* the skeleton decision has no versioned rule set yet */
+	json_null(&j, "rules_version");
 	json_int(&j, "outbox", c->lg ? ledger_count_undelivered(c->lg) : -1);
+	json_raw(&j, "ledger", json_end(&l) ? l.buf : "{}");
 	json_raw(&j, "devices", json_end(&d) ? d.buf : "{}");
 	payload = json_end(&j);
 	if (payload)
 		mqtt_publish(c->mq, "status", payload, 1, 1, NULL);
 }
 
-static void device_event(struct core *c, int dev, const struct wk_event *ev,
+static void submit(struct core *c, const struct ledger_event *ev, uint64_t tag)
+{
+	if (c->lg == NULL) {
+		log_err("ledger: not open; %s event NOT recorded",
+			ledger_kind_name(ev->kind));
+		return;
+	}
+	if (ledger_submit(c->lg, ev, tag) < 0)
+		log_err("ledger: memory queue full; %s event lost",
+			ledger_kind_name(ev->kind));
+}
+
+static void device_event(struct core *c, int dev, const struct wk_event *wev,
 			 enum dev_state st)
 {
-	struct json j;
-	const char *payload;
+	struct ledger_event ev;
 
 	if (c->dev[dev] == st)
 		return;
 	c->dev[dev] = st;
-	json_begin(&j);
-	json_str(&j, "device", c->conf->devices[dev].name);
-	json_str(&j, "state", dev_state_names[st]);
-	json_str(&j, "message", ev->message);
-	json_time(&j, "time", ev->time_ms);
-	payload = json_end(&j);
-	if (payload)
-		mqtt_publish(c->mq, "event/device", payload, 1, 0, NULL);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = LK_DEVICE;
+	ev.time_ms = wev->time_ms;
+	snprintf(ev.device, sizeof(ev.device), "%s", c->conf->devices[dev].name);
+	snprintf(ev.state, sizeof(ev.state), "%s", dev_state_names[st]);
+	snprintf(ev.message, sizeof(ev.message), "%s", wev->message);
+	submit(c, &ev, 0);
 	publish_status(c);
 }
 
 /* --- attempts -------------------------------------------------------- */
 
-static void publish_alarm(struct core *c, const struct ledger_passage *p)
-{
-	struct json j;
-	char id[96];
-	const char *payload;
+/* A passage waiting for its commit before the gate may act on it. */
+struct pending {
+	uint64_t tag;
+	uint64_t generation;	/* of the config that decided it */
+	int lane;
+	int allow;
+	struct ledger_event ev;	/* for the alarm that follows a fever */
+};
 
-	snprintf(id, sizeof(id), "%s:%lld", c->conf->gate, (long long)p->seq);
+static void raise_alarm(struct core *c, const struct ledger_event *p,
+			int64_t passage_seq)
+{
+	struct ledger_event ev;
+	struct json j;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = LK_ALARM;
+	ev.priority = 1;
+	ev.time_ms = p->time_ms;
+	snprintf(ev.lane, sizeof(ev.lane), "%s", p->lane);
+	snprintf(ev.reason, sizeof(ev.reason), "%s", p->reason);
+	snprintf(ev.state, sizeof(ev.state), "high");
+	snprintf(ev.person, sizeof(ev.person), "%s", p->person);
+	ev.has_temperature = p->has_temperature;
+	ev.temperature_c = p->temperature_c;
+	snprintf(ev.message, sizeof(ev.message), "%s at lane %s", p->reason,
+		 p->lane);
 	json_begin(&j);
-	json_str(&j, "passage", id);
-	json_str(&j, "lane", p->lane);
-	json_str(&j, "kind", p->reason);
-	json_str(&j, "severity", "high");
-	json_time(&j, "time", p->time_ms);
-	if (p->has_temperature)
-		json_num(&j, "temperature", p->temperature_c, 1);
-	payload = json_end(&j);
-	if (payload)
-		mqtt_publish(c->mq, "event/alarm", payload, 1, 0, NULL);
+	if (passage_seq > 0) {
+		char id[96];
+
+		snprintf(id, sizeof(id), "%s:%lld", c->conf->gate,
+			 (long long)passage_seq);
+		json_str(&j, "passage", id);
+	} else {
+		json_null(&j, "passage");
+	}
+	snprintf(ev.detail, sizeof(ev.detail), "%s", json_end(&j));
+	submit(c, &ev, 0);
+}
+
+static void open_gate(struct core *c, int lane)
+{
+	const struct conf_lane *cl = &c->conf->lanes[lane];
+	struct wk_command cmd = {
+		.type = WK_CMD_OPEN,
+		.pulse_ms = cl->pulse_ms,
+		.id = ++c->cmd_id,
+	};
+	int rc;
+
+	if (cl->gate < 0 || c->pl == NULL)
+		return;
+	rc = plug_command(c->pl, cl->gate, &cmd);
+	if (rc < 0)
+		log_err("lane %s: cannot open gate %s: %s", cl->name,
+			c->conf->devices[cl->gate].name, strerror(-rc));
+}
+
+/* The ledger's word on an event: a passage's gate acts now. */
+static void on_written(void *arg, uint64_t tag, int64_t seq,
+		       enum ledger_status st)
+{
+	struct core *c = arg;
+	struct pending *p = NULL;
+	size_t i;
+
+	if (st == LEDGER_HELD && !c->ledger_failing) {
+		struct ledger_stats ls;
+		struct ledger_event ev;
+
+		c->ledger_failing = 1;
+		ledger_stats(c->lg, &ls);
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = LK_ALARM;
+		ev.priority = 1;
+		ev.time_ms = ev_wall_ms();
+		snprintf(ev.reason, sizeof(ev.reason), "ledger_failing");
+		snprintf(ev.state, sizeof(ev.state), "high");
+		snprintf(ev.message, sizeof(ev.message),
+			 "the ledger cannot write (%.100s); events held in memory",
+			 ls.error);
+		submit(c, &ev, 0);
+		publish_status(c);
+	} else if (st != LEDGER_HELD && c->ledger_failing) {
+		c->ledger_failing = 0;
+		publish_status(c);
+	}
+	for (i = 0; tag && i < c->n_pending; i++)
+		if (c->pending[i].tag == tag)
+			p = &c->pending[i];
+	if (p != NULL && st != LEDGER_LATE) {
+		/* committed, or held in memory because the disk failed: either
+		 * way the person at the gate is not kept waiting */
+		if (p->allow && p->generation == c->generation)
+			open_gate(c, p->lane);
+		else if (p->allow)
+			log_warn("passage %s:%lld: the configuration changed before its commit; gate not opened",
+				 c->conf->gate, (long long)seq);
+		if (p->ev.alarm)
+			raise_alarm(c, &p->ev, seq);
+		*p = c->pending[--c->n_pending];
+	}
+	if (seq > 0 && c->mq)
+		outbox_kick(&c->ob);
+}
+
+static void on_ledger_fd(struct ev_loop *loop, int fd, uint32_t events,
+			 void *arg)
+{
+	struct core *c = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	ledger_dispatch(c->lg);
 }
 
 static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
@@ -145,51 +274,62 @@ static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
 		.fever_threshold = cl->fever_threshold,
 	};
 	struct decide_out out;
-	struct ledger_passage p = { 0 };
+	struct pending *p;
+	struct ledger_event *ev;
 	char temp[16] = "-";
 
 	rules_decide(&in, &out);
-	p.time_ms = a->time_ms;
-	snprintf(p.lane, sizeof(p.lane), "%s", cl->name);
-	snprintf(p.direction, sizeof(p.direction), "%s", cl->direction);
-	p.has_credential = a->has_credential;
-	snprintf(p.credential, sizeof(p.credential), "%s", a->credential);
-	p.has_temperature = a->has_temperature;
-	p.temperature_c = a->temperature_c;
-	snprintf(p.decision, sizeof(p.decision), "%s",
-		 rules_decision_name(out.decision));
-	snprintf(p.reason, sizeof(p.reason), "%s", out.reason);
-	p.alarm = out.alarm;
+	if (c->n_pending == c->cap_pending) {
+		size_t cap = c->cap_pending ? c->cap_pending * 2 : 16;
+		struct pending *np = realloc(c->pending, cap * sizeof(*np));
 
-	/* Commit first, then open.  If the commit fails the gate still acts on
-	 * the decision (people must not be stuck) and the failure is logged;
-	 * the bounded memory queue and its alarm come with the ledger issue. */
-	if (c->lg == NULL || ledger_add_passage(c->lg, &p) < 0)
-		log_err("ledger: passage NOT recorded (lane %s, %s): %s",
-			cl->name, p.decision,
-			c->lg ? ledger_errmsg(c->lg) : "no ledger");
+		if (np == NULL) {
+			log_err("lane %s: out of memory; attempt dropped", cl->name);
+			return;
+		}
+		c->pending = np;
+		c->cap_pending = cap;
+	}
+	p = &c->pending[c->n_pending];
+	memset(p, 0, sizeof(*p));
+	p->tag = ++c->next_tag;
+	p->generation = c->generation;
+	p->lane = l->index;
+	p->allow = out.decision == DECISION_ALLOW;
+	ev = &p->ev;
+	ev->kind = LK_PASSAGE;
+	ev->time_ms = a->time_ms;
+	snprintf(ev->lane, sizeof(ev->lane), "%s", cl->name);
+	snprintf(ev->direction, sizeof(ev->direction), "%s", cl->direction);
+	ev->has_credential = a->has_credential;
+	if (a->has_credential) {
+		snprintf(ev->credential, sizeof(ev->credential), "%s",
+			 a->credential);
+		privacy_ref(&c->privacy, a->credential, ev->person);
+	}
+	ev->has_temperature = a->has_temperature;
+	ev->temperature_c = a->temperature_c;
+	snprintf(ev->decision, sizeof(ev->decision), "%s",
+		 rules_decision_name(out.decision));
+	snprintf(ev->reason, sizeof(ev->reason), "%s", out.reason);
+	ev->alarm = out.alarm;
+
 	if (a->has_temperature)
 		snprintf(temp, sizeof(temp), "%.1f", a->temperature_c);
 	log_msg(out.alarm ? WK_LOG_WARNING : WK_LOG_NOTICE,
-		"passage %s:%lld lane=%s %s credential=%s temperature=%s -> %s (%s)%s",
-		c->conf->gate, (long long)p.seq, cl->name, cl->direction,
-		a->has_credential ? a->credential : "-", temp, p.decision,
-		p.reason, out.alarm ? " ALARM" : "");
-	if (out.decision == DECISION_ALLOW && cl->gate >= 0) {
-		struct wk_command cmd = {
-			.type = WK_CMD_OPEN,
-			.pulse_ms = cl->pulse_ms,
-			.id = ++c->cmd_id,
-		};
-		int rc = plug_command(c->pl, cl->gate, &cmd);
-
-		if (rc < 0)
-			log_err("lane %s: cannot open gate %s: %s", cl->name,
-				c->conf->devices[cl->gate].name, strerror(-rc));
+		"passage lane=%s %s credential=%s temperature=%s -> %s (%s)%s",
+		cl->name, cl->direction,
+		a->has_credential ? a->credential : "-", temp, ev->decision,
+		ev->reason, out.alarm ? " ALARM" : "");
+	/* Commit first, then open: the gate acts in on_written(). */
+	if (c->lg == NULL || ledger_submit(c->lg, ev, p->tag) < 0) {
+		log_err("ledger: passage NOT recorded (lane %s, %s)", cl->name,
+			ev->decision);
+		if (p->allow)
+			open_gate(c, p->lane);
+		return;
 	}
-	outbox_kick(&c->ob);
-	if (out.alarm)
-		publish_alarm(c, &p);
+	c->n_pending++;
 }
 
 static long on_lane_timer(struct ev_loop *loop, void *arg);
@@ -331,22 +471,163 @@ static int apply(struct core *c)
 	return rc;
 }
 
-static int open_outputs(struct core *c)
+static struct ledger_limits limits(const struct conf *cf)
 {
+	struct ledger_limits lim = {
+		.retention_days = cf->ledger.retention_days,
+		.outbox_max_events = cf->ledger.outbox_max_events,
+		.outbox_max_age_days = cf->ledger.outbox_max_age_days,
+		.memory_queue = cf->ledger.memory_queue,
+	};
+
+	return lim;
+}
+
+static int open_ledger(struct core *c)
+{
+	struct ledger_limits lim = limits(c->conf);
 	char err[512];
 	int rc;
 
-	rc = ledger_open(c->conf->state_dir, &c->lg, err, sizeof(err));
+	rc = ledger_open(c->conf->state_dir, &lim, on_written, c, &c->lg, err,
+			 sizeof(err));
 	if (rc < 0) {
 		log_err("ledger: %s", err);
 		return rc;
 	}
+	rc = ev_add_fd(c->loop, ledger_event_fd(c->lg), EPOLLIN, on_ledger_fd, c);
+	if (rc < 0) {
+		ledger_close(c->lg);
+		c->lg = NULL;
+	}
+	return rc;
+}
+
+static void close_ledger(struct core *c)
+{
+	if (c->lg == NULL)
+		return;
+	ev_del_fd(c->loop, ledger_event_fd(c->lg));
+	ledger_close(c->lg);
+	/* what the writer finished while closing */
+	c->lg = NULL;
+}
+
+static int load_privacy(struct core *c, const struct conf *cf,
+			struct privacy *out)
+{
+	char path[4096], err[512];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->publish_credential = cf->privacy.publish_credential;
+	out->publish_temperature = cf->privacy.publish_temperature;
+	if (cf->privacy.key_file)
+		snprintf(path, sizeof(path), "%s", cf->privacy.key_file);
+	else
+		snprintf(path, sizeof(path), "%s/privacy.key", cf->state_dir);
+	(void)c;
+	rc = privacy_load_key(out, path, cf->privacy.key_file == NULL, err,
+			      sizeof(err));
+	if (rc < 0)
+		log_err("%s", err);
+	return rc;
+}
+
+/* The local day before the one containing now: "YYYY-MM-DD", its bounds. */
+static void yesterday(int64_t now_ms, char *day, size_t len, int64_t *start,
+		      int64_t *end)
+{
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	*end = (int64_t)mktime(&tm) * 1000;
+	tm.tm_mday -= 1;
+	tm.tm_isdst = -1;
+	*start = (int64_t)mktime(&tm) * 1000;
+	snprintf(day, len, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday);
+}
+
+/* Milliseconds until the next report_time, local. */
+static long until_report(const struct conf *cf, int64_t now_ms)
+{
+	time_t t = (time_t)(now_ms / 1000), at;
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	tm.tm_hour = cf->ledger.report_minute / 60;
+	tm.tm_min = cf->ledger.report_minute % 60;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	at = mktime(&tm);
+	if (at <= t) {
+		tm.tm_mday += 1;
+		tm.tm_isdst = -1;
+		at = mktime(&tm);
+	}
+	return (long)(at - t) * 1000;
+}
+
+static void request_report(struct core *c)
+{
+	char day[40];
+	int64_t start, end;
+
+	if (c->lg == NULL)
+		return;
+	yesterday(ev_wall_ms(), day, sizeof(day), &start, &end);
+	ledger_report(c->lg, day, start, end);
+}
+
+static long on_report_timer(struct ev_loop *loop, void *arg)
+{
+	struct core *c = arg;
+
+	(void)loop;
+	request_report(c);
+	return until_report(c->conf, ev_wall_ms()) + 1000;
+}
+
+static long on_maintain_timer(struct ev_loop *loop, void *arg)
+{
+	struct core *c = arg;
+
+	(void)loop;
+	if (c->lg)
+		ledger_maintain(c->lg, ev_wall_ms());
+	publish_status(c);
+	return MAINTAIN_MS;
+}
+
+static int open_outputs(struct core *c)
+{
+	int rc;
+
+	rc = open_ledger(c);
+	if (rc < 0)
+		return rc;
+	rc = load_privacy(c, c->conf, &c->privacy);
+	if (rc < 0)
+		return rc;
 	if (c->conf->mqtt.enabled) {
 		rc = mqtt_new(c->loop, c->conf, &mqtt_handlers, c, &c->mq);
 		if (rc < 0)
 			return rc;
 	}
-	outbox_init(&c->ob, c->lg, c->mq, c->conf->site, c->conf->gate);
+	outbox_init(&c->ob, c->lg, c->mq, c->conf->site, c->conf->gate,
+		    &c->privacy);
+	/* prune and bound soon after start, then every MAINTAIN_MS; the
+	 * report of yesterday at start if it is missing, then daily */
+	c->maintain_timer = ev_add_timer(c->loop, 5000, on_maintain_timer, c);
+	c->report_timer = ev_add_timer(c->loop,
+				       until_report(c->conf, ev_wall_ms()) + 1000,
+				       on_report_timer, c);
+	if (until_report(c->conf, ev_wall_ms()) < 86400000L - 60000)
+		request_report(c);
 	return 0;
 }
 
@@ -399,30 +680,34 @@ static void reload(struct core *c)
 	c->lane_timer = 0;
 	plug_close(c->pl);
 	c->pl = npl;
-	reopen_ledger = strcmp(c->conf->state_dir, nc->state_dir) != 0;
+	reopen_ledger = strcmp(c->conf->state_dir, nc->state_dir) != 0 ||
+			memcmp(&c->conf->ledger, &nc->ledger, sizeof(nc->ledger)) != 0;
 	reopen_mqtt = mqtt_changed(c->conf, nc);
 	if (reopen_mqtt) {
 		mqtt_free(c->mq);
 		c->mq = NULL;
 	}
-	if (reopen_ledger) {
-		ledger_close(c->lg);
-		c->lg = NULL;
+	if (reopen_ledger)
+		close_ledger(c);	/* runs what is still pending */
+	{
+		struct privacy np;
+
+		if (load_privacy(c, nc, &np) == 0)
+			c->privacy = np;
+		else
+			log_err("reload: keeping the privacy key in force");
 	}
 	conf_free(c->conf);
 	c->conf = nc;
-	if (reopen_ledger) {
-		char err[512];
-
-		if (ledger_open(nc->state_dir, &c->lg, err, sizeof(err)) < 0)
-			log_err("ledger: %s (passages are decided but NOT recorded)",
-				err);
-	}
+	c->generation++;
+	if (reopen_ledger && open_ledger(c) < 0)
+		log_err("ledger: cannot open; passages are decided but NOT recorded");
 	if (reopen_mqtt && nc->mqtt.enabled &&
 	    mqtt_new(c->loop, nc, &mqtt_handlers, c, &c->mq) < 0)
 		log_err("mqtt: cannot start");
 	if (reopen_ledger || reopen_mqtt)
-		outbox_init(&c->ob, c->lg, c->mq, nc->site, nc->gate);
+		outbox_init(&c->ob, c->lg, c->mq, nc->site, nc->gate,
+			    &c->privacy);
 	else {
 		/* the same names (mqtt_changed compares them), new storage */
 		c->ob.site = nc->site;
@@ -525,17 +810,25 @@ void core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	/* the ledger first: its last completions may still open a gate */
+	if (c->loop)
+		close_ledger(c);
 	plug_close(c->pl);
+	c->pl = NULL;
 	mqtt_free(c->mq);
-	ledger_close(c->lg);
-	if (c->loop && c->lane_timer)
+	c->mq = NULL;
+	if (c->loop) {
 		ev_del_timer(c->loop, c->lane_timer);
+		ev_del_timer(c->loop, c->maintain_timer);
+		ev_del_timer(c->loop, c->report_timer);
+	}
 	if (c->sigfd >= 0)
 		close(c->sigfd);
 	ev_free(c->loop);
 	conf_free(c->conf);
 	free(c->lanes);
 	free(c->dev);
+	free(c->pending);
 	free(c->config_path);
 	free(c);
 }

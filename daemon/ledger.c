@@ -1,42 +1,147 @@
 /*
- * ledger: SQLite, one connection, prepared statements kept for the life of
- * the ledger.  seq is an AUTOINCREMENT key, so it never repeats or goes
- * back, across restarts and after old rows are pruned.
+ * ledger: SQLite with a writer thread and group commit.
  *
- * Left for the ledger issue: commits happen on the calling (loop) thread;
- * a writer thread with group commit, retention and the daily summary come
- * later.
+ * The queue is a ring the loop appends to and the writer consumes from the
+ * head; entries stay in the ring until their transaction commits, so a
+ * failed commit loses nothing: the writer reports them HELD once, backs off
+ * and tries again, and reports them LATE when they finally land.  The ring
+ * never moves and the loop only writes past the tail, so the writer reads
+ * the head batch without holding the lock during I/O.
+ *
+ * Settings: journal_mode=WAL with synchronous=FULL, so COMMIT returns only
+ * after the WAL is fsynced: a committed passage survives a process crash
+ * and a power cut (on storage that honours fsync).  auto_vacuum is
+ * INCREMENTAL so that pruning gives pages back to the file system.
+ *
+ * seq is an AUTOINCREMENT key: it never repeats or goes back, across
+ * restarts and after old rows are pruned.  delivered: 0 waiting for the
+ * broker, 1 acknowledged, 2 dropped by the outbox bounds.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "json.h"
 #include "ledger.h"
+#include "log.h"
 
-struct ledger {
-	sqlite3 *db;
-	sqlite3_stmt *add, *mark, *next, *count;
+#define BATCH_MAX 1024
+#define ALARM_RESERVE 256	/* ring slots only alarm-class events may use */
+#define PRUNE_BATCH 1000
+#define RETRY_MIN_MS 500
+#define RETRY_MAX_MS 30000
+
+static const char *const kind_names[LK_KINDS] = {
+	[LK_PASSAGE] = "passage",
+	[LK_ALARM] = "alarm",
+	[LK_DEVICE] = "device",
+	[LK_REPORT] = "report",
+	[LK_OUTBOX] = "outbox",
 };
 
-static const char schema_v1[] =
-	"CREATE TABLE passage ("
+struct qent {
+	struct ledger_event ev;
+	uint64_t tag;
+	int held;		/* HELD already reported */
+};
+
+struct done_rec {
+	uint64_t tag;
+	int64_t seq;
+	enum ledger_status st;
+};
+
+struct report_req {
+	char day[16];
+	int64_t start, end;
+};
+
+struct ledger {
+	sqlite3 *wdb, *rdb;
+	sqlite3_stmt *ins, *mark;	/* writer */
+	sqlite3_stmt *next, *count;	/* reader */
+	struct ledger_limits lim;
+	ledger_done_fn done_fn;
+	void *done_arg;
+	int efd;
+	pthread_t thread;
+	int started;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* under mu */
+	struct qent *ring;
+	size_t cap, head, len;
+	int64_t *marks;
+	size_t n_marks, cap_marks;
+	int maintain;
+	int64_t maintain_now;
+	struct report_req reports[4];
+	size_t n_reports;
+	struct done_rec *done;
+	size_t n_done, cap_done;
+	int stop;
+	struct ledger_stats st;
+};
+
+static const char schema_v2[] =
+	"CREATE TABLE event ("
 	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" time_ms INTEGER NOT NULL,"
-	" lane TEXT NOT NULL,"
-	" direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),"
+	" kind TEXT NOT NULL CHECK (kind IN"
+	"  ('passage', 'alarm', 'device', 'report', 'outbox')),"
+	" priority INTEGER NOT NULL DEFAULT 0,"
+	" lane TEXT,"
+	" direction TEXT CHECK (direction IS NULL OR direction IN ('in', 'out')),"
 	" credential TEXT,"
+	" person TEXT,"
 	" temperature REAL,"
-	" decision TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),"
-	" reason TEXT NOT NULL,"
+	" decision TEXT CHECK (decision IS NULL OR decision IN ('allow', 'deny')),"
+	" reason TEXT,"
 	" alarm INTEGER NOT NULL DEFAULT 0,"
+	" device TEXT,"
+	" state TEXT,"
+	" message TEXT,"
+	" detail TEXT,"
 	" delivered INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX passage_undelivered ON passage(seq) WHERE delivered = 0;"
-	"CREATE INDEX passage_time ON passage(time_ms);"
-	"PRAGMA user_version = 1;";
+	"CREATE INDEX event_outbox ON event(priority, seq) WHERE delivered = 0;"
+	"CREATE INDEX event_time ON event(time_ms);"
+	"CREATE VIEW passage AS SELECT seq, time_ms, lane, direction, credential,"
+	" person, temperature, decision, reason, alarm, delivered"
+	" FROM event WHERE kind = 'passage';";
+
+/* v1 had one table, passage; its rows and its sequence move to event. */
+static const char migrate_v1[] =
+	"INSERT INTO event (seq, time_ms, kind, lane, direction, credential,"
+	" temperature, decision, reason, alarm, delivered)"
+	" SELECT seq, time_ms, 'passage', lane, direction, credential,"
+	" temperature, decision, reason, alarm, delivered FROM passage_v1;"
+	"INSERT INTO sqlite_sequence (name, seq) SELECT 'event', 0"
+	" WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event');"
+	"UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM"
+	" sqlite_sequence WHERE name = 'passage_v1'), 0)) WHERE name = 'event';"
+	"DROP TABLE passage_v1;";
+
+const char *ledger_kind_name(enum ledger_kind k)
+{
+	return k < LK_KINDS ? kind_names[k] : "?";
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int mkdirs(const char *dir)
 {
@@ -73,14 +178,28 @@ static int pragma_int(sqlite3 *db, const char *sql, int *out)
 	return rc;
 }
 
-static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen,
+		const char *path)
 {
-	int version = 0;
 	char *msg = NULL;
-	int rc = pragma_int(db, "PRAGMA user_version", &version);
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s (not deleted; move it away to start a new ledger)",
+		snprintf(err, errlen, "%s: %s", path,
+			 msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int version = 0, rc;
+
+	if (pragma_int(db, "PRAGMA user_version", &version) != SQLITE_OK) {
+		snprintf(err, errlen,
+			 "%s: %s (left as it is; move it away to start a new ledger)",
 			 path, sqlite3_errmsg(db));
 		return -EIO;
 	}
@@ -92,27 +211,523 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 	}
 	if (version == LEDGER_SCHEMA_VERSION)
 		return 0;
-	/* version 0: a new file */
-	rc = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, schema_v1, NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "COMMIT;", NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: creating the schema: %s", path,
-			 msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+	if (version == 0 && exec(db, "PRAGMA auto_vacuum = INCREMENTAL;", err,
+				 errlen, path) < 0)
 		return -EIO;
+	rc = exec(db, "BEGIN IMMEDIATE;", err, errlen, path);
+	if (rc == 0 && version == 1)
+		rc = exec(db, "ALTER TABLE passage RENAME TO passage_v1;"
+			  "UPDATE sqlite_sequence SET name = 'passage_v1'"
+			  " WHERE name = 'passage';"
+			  "DROP INDEX IF EXISTS passage_undelivered;"
+			  "DROP INDEX IF EXISTS passage_time;",
+			  err, errlen, path);
+	if (rc == 0)
+		rc = exec(db, schema_v2, err, errlen, path);
+	if (rc == 0 && version == 1)
+		rc = exec(db, migrate_v1, err, errlen, path);
+	if (rc == 0)
+		rc = exec(db, "PRAGMA user_version = 2; COMMIT;", err, errlen,
+			  path);
+	if (rc < 0) {
+		sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+		return rc;
+	}
+	if (version == 1) {
+		log_notice("%s: migrated from schema 1 to 2", path);
+		/* auto_vacuum only changes with a VACUUM */
+		exec(db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;", err,
+		     errlen, path);
 	}
 	return 0;
 }
 
-int ledger_open(const char *state_dir, struct ledger **out, char *err,
+static sqlite3 *open_db(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				 SQLITE_OPEN_NOMUTEX, NULL);
+
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_extended_result_codes(db, 1);
+	return db;
+}
+
+/* --- writer thread -------------------------------------------------------- */
+
+static void post_done(struct ledger *lg, uint64_t tag, int64_t seq,
+		      enum ledger_status st)
+{
+	if (lg->n_done == lg->cap_done) {
+		size_t cap = lg->cap_done ? lg->cap_done * 2 : 256;
+		struct done_rec *d = realloc(lg->done, cap * sizeof(*d));
+
+		if (d == NULL)
+			return;	/* the loop misses one callback; the row is safe */
+		lg->done = d;
+		lg->cap_done = cap;
+	}
+	lg->done[lg->n_done++] = (struct done_rec){ tag, seq, st };
+}
+
+static void wake_loop(struct ledger *lg)
+{
+	uint64_t one = 1;
+
+	if (write(lg->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("ledger: waking the loop: %s", strerror(errno));
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s && *s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int insert(struct ledger *lg, struct ledger_event *ev)
+{
+	sqlite3_stmt *st = lg->ins;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, ev->time_ms);
+	sqlite3_bind_text(st, 2, ledger_kind_name(ev->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, ev->priority);
+	bind_text(st, 4, ev->lane);
+	bind_text(st, 5, ev->direction);
+	bind_text(st, 6, ev->has_credential ? ev->credential : NULL);
+	bind_text(st, 7, ev->person);
+	if (ev->has_temperature)
+		sqlite3_bind_double(st, 8, ev->temperature_c);
+	else
+		sqlite3_bind_null(st, 8);
+	bind_text(st, 9, ev->decision);
+	bind_text(st, 10, ev->reason);
+	sqlite3_bind_int(st, 11, ev->alarm);
+	bind_text(st, 12, ev->device);
+	bind_text(st, 13, ev->state);
+	bind_text(st, 14, ev->message);
+	bind_text(st, 15, ev->detail);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	ev->seq = sqlite3_last_insert_rowid(lg->wdb);
+	return 0;
+}
+
+/* One transaction: n events from the head of the ring, and the marks. */
+static int write_batch(struct ledger *lg, size_t n, const int64_t *marks,
+		       size_t n_marks)
+{
+	if (sqlite3_exec(lg->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	for (size_t i = 0; i < n; i++)
+		if (insert(lg, &lg->ring[(lg->head + i) % lg->cap].ev) < 0)
+			goto fail;
+	for (size_t i = 0; i < n_marks; i++) {
+		sqlite3_bind_int64(lg->mark, 1, marks[i]);
+		if (sqlite3_step(lg->mark) != SQLITE_DONE) {
+			sqlite3_reset(lg->mark);
+			goto fail;
+		}
+		sqlite3_reset(lg->mark);
+	}
+	if (sqlite3_exec(lg->wdb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+fail:
+	snprintf(lg->st.error, sizeof(lg->st.error), "%s",
+		 sqlite3_errmsg(lg->wdb));
+	sqlite3_exec(lg->wdb, "ROLLBACK", NULL, NULL, NULL);
+	return -EIO;
+}
+
+/* An event the writer makes itself (report, outbox notice), committed at
+ * once.  Returns its seq, or 0. */
+static int64_t write_own(struct ledger *lg, struct ledger_event *ev)
+{
+	if (sqlite3_exec(lg->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return 0;
+	if (insert(lg, ev) < 0 ||
+	    sqlite3_exec(lg->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(lg->wdb, "ROLLBACK", NULL, NULL, NULL);
+		return 0;
+	}
+	return ev->seq;
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql, int64_t a, int64_t b)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Run sql (binding ?1 = a) in its own short transaction, and with repeat
+ * again until it changes no row: a LIMITed statement so that the loop's
+ * readers and the next batch never wait long.  Returns the rows changed. */
+static int64_t run_sql(struct ledger *lg, const char *sql, int64_t a,
+		       int repeat)
+{
+	sqlite3_stmt *st;
+	int64_t total = 0;
+	int n;
+
+	if (sqlite3_prepare_v2(lg->wdb, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	do {
+		sqlite3_bind_int64(st, 1, a);
+		n = 0;
+		if (sqlite3_exec(lg->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			break;
+		if (sqlite3_step(st) == SQLITE_DONE)
+			n = sqlite3_changes(lg->wdb);
+		sqlite3_reset(st);
+		if (sqlite3_exec(lg->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			sqlite3_exec(lg->wdb, "ROLLBACK", NULL, NULL, NULL);
+			break;
+		}
+		total += n;
+	} while (repeat && n > 0);
+	sqlite3_finalize(st);
+	return total;
+}
+
+static void maintain(struct ledger *lg, int64_t now)
+{
+	int64_t pruned, over, dropped = 0, first, last;
+	struct ledger_event ev;
+	struct json j;
+
+	/* retention: whatever the broker has (or the outbox gave up on) */
+	pruned = run_sql(lg,
+		"DELETE FROM event WHERE seq IN (SELECT seq FROM event"
+		" WHERE time_ms < ?1 AND delivered != 0 LIMIT 1000)",
+		now - lg->lim.retention_days * 86400000LL, 1);
+	if (pruned > 0) {
+		sqlite3_exec(lg->wdb, "PRAGMA incremental_vacuum", NULL, NULL,
+			     NULL);
+		log_info("ledger: pruned %lld events older than %ld days",
+			 (long long)pruned, lg->lim.retention_days);
+	}
+	/* outbox bounds: routine events only, oldest first */
+	first = query_int(lg->wdb, "SELECT min(seq) FROM event"
+			  " WHERE delivered = 0 AND priority = 0", 0, 0);
+	dropped += run_sql(lg,
+		"UPDATE event SET delivered = 2 WHERE seq IN (SELECT seq FROM"
+		" event WHERE delivered = 0 AND priority = 0 AND time_ms < ?1"
+		" LIMIT 1000)",
+		now - lg->lim.outbox_max_age_days * 86400000LL, 1);
+	over = query_int(lg->wdb, "SELECT count(*) FROM event"
+			 " WHERE delivered = 0 AND priority = 0", 0, 0) -
+	       lg->lim.outbox_max_events;
+	while (over > 0) {
+		int64_t n = run_sql(lg,
+			"UPDATE event SET delivered = 2 WHERE seq IN (SELECT seq"
+			" FROM event WHERE delivered = 0 AND priority = 0"
+			" ORDER BY seq LIMIT ?1)", over < 1000 ? over : 1000, 0);
+
+		if (n <= 0)
+			break;
+		dropped += n;
+		over -= n;
+	}
+	if (dropped <= 0)
+		return;
+	last = query_int(lg->wdb, "SELECT max(seq) FROM event WHERE delivered = 2"
+			 " AND priority = 0 AND seq >= ?1", first, 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = LK_OUTBOX;
+	ev.priority = 1;
+	ev.time_ms = now;
+	json_begin(&j);
+	json_int(&j, "dropped", dropped);
+	json_int(&j, "first_seq", first);
+	json_int(&j, "last_seq", last);
+	snprintf(ev.detail, sizeof(ev.detail), "%s", json_end(&j));
+	log_warn("ledger: the outbox dropped %lld routine events (seq %lld..%lld)",
+		 (long long)dropped, (long long)first, (long long)last);
+	ev.seq = write_own(lg, &ev);
+	if (ev.seq > 0) {
+		pthread_mutex_lock(&lg->mu);
+		post_done(lg, 0, ev.seq, LEDGER_COMMITTED);
+		pthread_mutex_unlock(&lg->mu);
+	}
+}
+
+static void report(struct ledger *lg, const struct report_req *r)
+{
+	static const char *const hours_sql =
+		"SELECT (time_ms - ?1) / 3600000, direction, count(*) FROM event"
+		" WHERE kind = 'passage' AND decision = 'allow'"
+		" AND time_ms >= ?1 AND time_ms < ?2 GROUP BY 1, 2";
+	static const char *const denied_sql =
+		"SELECT reason, count(*) FROM event WHERE kind = 'passage'"
+		" AND decision = 'deny' AND time_ms >= ?1 AND time_ms < ?2"
+		" GROUP BY 1 ORDER BY 1";
+	int64_t in[25] = { 0 }, out[25] = { 0 };
+	struct ledger_event ev;
+	struct json j, h, d;
+	sqlite3_stmt *st;
+	int exists;
+
+	/* one report per day: the day is in `reason` */
+	if (sqlite3_prepare_v2(lg->wdb, "SELECT 1 FROM event WHERE kind ="
+			       " 'report' AND reason = ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
+	exists = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (exists)
+		return;
+	if (sqlite3_prepare_v2(lg->wdb, hours_sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, r->start);
+	sqlite3_bind_int64(st, 2, r->end);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t hr = sqlite3_column_int64(st, 0);
+		const unsigned char *dir = sqlite3_column_text(st, 1);
+
+		if (hr < 0 || hr > 24 || dir == NULL)
+			continue;
+		if (strcmp((const char *)dir, "in") == 0)
+			in[hr] += sqlite3_column_int64(st, 2);
+		else
+			out[hr] += sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	json_begin(&h);
+	for (int i = 0; i < 24; i++) {
+		char k[8], v[48];
+
+		snprintf(k, sizeof(k), "%02d", i);
+		if (in[i] == 0 && out[i] == 0)
+			continue;	/* quiet hours are left out */
+		snprintf(v, sizeof(v), "[%lld,%lld]", (long long)in[i],
+			 (long long)out[i]);
+		json_raw(&h, k, v);
+	}
+	json_begin(&d);
+	if (sqlite3_prepare_v2(lg->wdb, denied_sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, r->start);
+		sqlite3_bind_int64(st, 2, r->end);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const unsigned char *reason = sqlite3_column_text(st, 0);
+
+			json_int(&d, reason ? (const char *)reason : "?",
+				 sqlite3_column_int64(st, 1));
+		}
+		sqlite3_finalize(st);
+	}
+	json_begin(&j);
+	json_str(&j, "day", r->day);
+	json_raw(&j, "passages_per_hour", json_end(&h) ? h.buf : "{}");
+	json_raw(&j, "denied", json_end(&d) ? d.buf : "{}");
+	json_int(&j, "allowed", query_int(lg->wdb,
+		"SELECT count(*) FROM event WHERE kind = 'passage' AND"
+		" decision = 'allow' AND time_ms >= ?1 AND time_ms < ?2",
+		r->start, r->end));
+	json_int(&j, "fever_alarms", query_int(lg->wdb,
+		"SELECT count(*) FROM event WHERE kind = 'alarm' AND"
+		" reason = 'fever' AND time_ms >= ?1 AND time_ms < ?2",
+		r->start, r->end));
+	json_int(&j, "quarantine_exits_refused", query_int(lg->wdb,
+		"SELECT count(*) FROM event WHERE kind = 'passage' AND"
+		" direction = 'out' AND decision = 'deny' AND reason = 'quarantine'"
+		" AND time_ms >= ?1 AND time_ms < ?2", r->start, r->end));
+	json_int(&j, "device_faults", query_int(lg->wdb,
+		"SELECT count(*) FROM event WHERE kind = 'device' AND"
+		" state = 'fault' AND time_ms >= ?1 AND time_ms < ?2",
+		r->start, r->end));
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = LK_REPORT;
+	ev.priority = 1;
+	ev.time_ms = r->end;
+	snprintf(ev.reason, sizeof(ev.reason), "%s", r->day);
+	if (json_end(&j) == NULL || j.len >= sizeof(ev.detail)) {
+		log_err("ledger: the report for %s does not fit", r->day);
+		return;
+	}
+	memcpy(ev.detail, j.buf, j.len + 1);
+	ev.seq = write_own(lg, &ev);
+	if (ev.seq > 0) {
+		log_notice("ledger: daily report for %s stored", r->day);
+		pthread_mutex_lock(&lg->mu);
+		post_done(lg, 0, ev.seq, LEDGER_COMMITTED);
+		pthread_mutex_unlock(&lg->mu);
+	}
+}
+
+static int has_work(const struct ledger *lg)
+{
+	return lg->len > 0 || lg->n_marks > 0 || lg->maintain ||
+	       lg->n_reports > 0;
+}
+
+static void *writer(void *arg)
+{
+	struct ledger *lg = arg;
+	int64_t retry_at = 0, gap = RETRY_MIN_MS;
+	int64_t *marks = NULL;
+	size_t cap_marks = 0;
+
+	pthread_mutex_lock(&lg->mu);
+	for (;;) {
+		size_t n, n_marks;
+		int rc, do_maintain;
+		int64_t now_arg;
+		struct report_req reqs[4];
+		size_t n_reqs;
+
+		while (!lg->stop && (!has_work(lg) ||
+				     (lg->st.failing && mono_ms() < retry_at))) {
+			if (lg->st.failing) {
+				int64_t at = retry_at;
+				struct timespec ts;
+
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+				at -= mono_ms();
+				ts.tv_sec += at / 1000;
+				ts.tv_nsec += (at % 1000) * 1000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
+			} else {
+				pthread_cond_wait(&lg->cv, &lg->mu);
+			}
+		}
+		if (lg->stop && !has_work(lg))
+			break;
+		n = lg->len < BATCH_MAX ? lg->len : BATCH_MAX;
+		/* take the marks */
+		if (cap_marks < lg->n_marks) {
+			int64_t *m = realloc(marks, lg->n_marks * sizeof(*m));
+
+			if (m != NULL) {
+				marks = m;
+				cap_marks = lg->n_marks;
+			}
+		}
+		n_marks = lg->n_marks <= cap_marks ? lg->n_marks : 0;
+		if (n_marks)
+			memcpy(marks, lg->marks, n_marks * sizeof(*marks));
+		lg->n_marks -= n_marks;
+		memmove(lg->marks, lg->marks + n_marks,
+			lg->n_marks * sizeof(*marks));
+		do_maintain = lg->maintain;
+		now_arg = lg->maintain_now;
+		lg->maintain = 0;
+		n_reqs = lg->n_reports;
+		memcpy(reqs, lg->reports, n_reqs * sizeof(reqs[0]));
+		lg->n_reports = 0;
+		pthread_mutex_unlock(&lg->mu);
+
+		rc = n || n_marks ? write_batch(lg, n, marks, n_marks) : 0;
+
+		pthread_mutex_lock(&lg->mu);
+		if (rc == 0) {
+			for (size_t i = 0; i < n; i++) {
+				struct qent *q = &lg->ring[lg->head];
+
+				post_done(lg, q->tag, q->ev.seq,
+					  q->held ? LEDGER_LATE : LEDGER_COMMITTED);
+				lg->head = (lg->head + 1) % lg->cap;
+			}
+			lg->len -= n;
+			if (n) {
+				lg->st.commits++;
+				lg->st.written += (int64_t)n;
+			}
+			if (lg->st.failing)
+				log_notice("ledger: writing again; %zu held events written",
+					   n);
+			lg->st.failing = 0;
+			gap = RETRY_MIN_MS;
+		} else {
+			/* keep everything; say HELD once per event */
+			for (size_t i = 0; i < lg->len; i++) {
+				struct qent *q = &lg->ring[(lg->head + i) % lg->cap];
+
+				if (!q->held) {
+					q->held = 1;
+					post_done(lg, q->tag, 0, LEDGER_HELD);
+				}
+			}
+			if (!lg->st.failing)
+				log_err("ledger: commit failed: %s; holding events in memory",
+					lg->st.error);
+			lg->st.failing = 1;
+			retry_at = mono_ms() + gap;
+			gap = gap * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : gap * 2;
+			/* put the marks back in front */
+			if (n_marks) {
+				int64_t *m = realloc(lg->marks, (lg->n_marks + n_marks) *
+						     sizeof(*m));
+
+				if (m != NULL) {
+					memmove(m + n_marks, m, lg->n_marks * sizeof(*m));
+					memcpy(m, marks, n_marks * sizeof(*m));
+					lg->marks = m;
+					lg->n_marks += n_marks;
+					lg->cap_marks = lg->n_marks;
+				}
+			}
+			if (lg->stop)
+				break;	/* that was the last try */
+		}
+		lg->st.held = (int64_t)lg->len;
+		if (lg->n_done)
+			wake_loop(lg);
+		if (rc == 0 && (do_maintain || n_reqs)) {
+			pthread_mutex_unlock(&lg->mu);
+			if (do_maintain)
+				maintain(lg, now_arg);
+			for (size_t i = 0; i < n_reqs; i++)
+				report(lg, &reqs[i]);
+			pthread_mutex_lock(&lg->mu);
+			if (lg->n_done)
+				wake_loop(lg);
+		} else if (rc != 0 && (do_maintain || n_reqs)) {
+			lg->maintain |= do_maintain;
+			for (size_t i = 0; i < n_reqs && lg->n_reports < 4; i++)
+				lg->reports[lg->n_reports++] = reqs[i];
+		}
+	}
+	if (lg->len > 0)
+		log_err("ledger: stopping with %zu events not written: %s",
+			lg->len, lg->st.error);
+	pthread_mutex_unlock(&lg->mu);
+	free(marks);
+	return NULL;
+}
+
+/* --- loop side ------------------------------------------------------------- */
+
+int ledger_open(const char *state_dir, const struct ledger_limits *lim,
+		ledger_done_fn done, void *arg, struct ledger **out, char *err,
 		size_t errlen)
 {
 	struct ledger *lg;
-	char path[4096], *msg = NULL;
+	char path[4096];
 	int rc;
 
 	*out = NULL;
@@ -130,49 +745,62 @@ int ledger_open(const char *state_dir, struct ledger **out, char *err,
 	lg = calloc(1, sizeof(*lg));
 	if (lg == NULL)
 		return -ENOMEM;
-	rc = sqlite3_open_v2(path, &lg->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path,
-			 lg->db ? sqlite3_errmsg(lg->db) : sqlite3_errstr(rc));
+	lg->lim = *lim;
+	lg->done_fn = done;
+	lg->done_arg = arg;
+	lg->cap = (size_t)lim->memory_queue + ALARM_RESERVE;
+	lg->ring = calloc(lg->cap, sizeof(*lg->ring));
+	lg->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&lg->mu, NULL);
+	pthread_cond_init(&lg->cv, NULL);
+	if (lg->ring == NULL || lg->efd < 0) {
+		snprintf(err, errlen, "ledger: out of memory");
+		ledger_close(lg);
+		return -ENOMEM;
+	}
+	lg->wdb = open_db(path, err, errlen);
+	if (lg->wdb == NULL) {
 		ledger_close(lg);
 		return -EIO;
 	}
-	sqlite3_busy_timeout(lg->db, 5000);
-	sqlite3_extended_result_codes(lg->db, 1);
-	rc = migrate(lg->db, path, err, errlen);
+	rc = migrate(lg->wdb, path, err, errlen);
+	if (rc == 0)
+		rc = exec(lg->wdb, "PRAGMA journal_mode = WAL;"
+			  " PRAGMA synchronous = FULL;", err, errlen, path);
+	if (rc == 0 && (lg->rdb = open_db(path, err, errlen)) == NULL)
+		rc = -EIO;
+	if (rc == 0 && (
+	    sqlite3_prepare_v2(lg->wdb,
+		"INSERT INTO event (time_ms, kind, priority, lane, direction,"
+		" credential, person, temperature, decision, reason, alarm,"
+		" device, state, message, detail)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+		&lg->ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(lg->wdb,
+		"UPDATE event SET delivered = 1 WHERE seq = ?", -1, &lg->mark,
+		NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(lg->rdb,
+		"SELECT seq, time_ms, kind, priority, lane, direction,"
+		" credential, person, temperature, decision, reason, alarm,"
+		" device, state, message, detail FROM event"
+		" WHERE delivered = 0 AND priority = ? AND seq > ?"
+		" ORDER BY seq LIMIT 1", -1, &lg->next, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(lg->rdb,
+		"SELECT count(*) FROM event WHERE delivered = 0", -1,
+		&lg->count, NULL) != SQLITE_OK)) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(lg->wdb));
+		rc = -EIO;
+	}
+	if (rc == 0) {
+		rc = -pthread_create(&lg->thread, NULL, writer, lg);
+		lg->started = rc == 0;
+		if (rc < 0)
+			snprintf(err, errlen, "ledger: writer thread: %s",
+				 strerror(-rc));
+	}
 	if (rc < 0) {
 		ledger_close(lg);
 		return rc;
-	}
-	rc = sqlite3_exec(lg->db,
-			  "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
-			  NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(lg->db,
-			"INSERT INTO passage (time_ms, lane, direction, credential,"
-			" temperature, decision, reason, alarm)"
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &lg->add, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(lg->db,
-			"UPDATE passage SET delivered = 1 WHERE seq = ?", -1,
-			&lg->mark, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(lg->db,
-			"SELECT seq, time_ms, lane, direction, credential,"
-			" temperature, decision, reason, alarm FROM passage"
-			" WHERE delivered = 0 AND seq > ? ORDER BY seq LIMIT 1",
-			-1, &lg->next, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(lg->db,
-			"SELECT count(*) FROM passage WHERE delivered = 0", -1,
-			&lg->count, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path,
-			 msg ? msg : sqlite3_errmsg(lg->db));
-		sqlite3_free(msg);
-		ledger_close(lg);
-		return -EIO;
 	}
 	*out = lg;
 	return 0;
@@ -182,55 +810,129 @@ void ledger_close(struct ledger *lg)
 {
 	if (lg == NULL)
 		return;
-	sqlite3_finalize(lg->add);
+	if (lg->started) {
+		pthread_mutex_lock(&lg->mu);
+		lg->stop = 1;
+		pthread_cond_signal(&lg->cv);
+		pthread_mutex_unlock(&lg->mu);
+		pthread_join(lg->thread, NULL);
+		/* hand the loop what the writer finished on its way out */
+		ledger_dispatch(lg);
+	}
+	sqlite3_finalize(lg->ins);
 	sqlite3_finalize(lg->mark);
 	sqlite3_finalize(lg->next);
 	sqlite3_finalize(lg->count);
-	sqlite3_close(lg->db);
+	sqlite3_close(lg->rdb);
+	sqlite3_close(lg->wdb);
+	if (lg->efd >= 0)
+		close(lg->efd);
+	pthread_cond_destroy(&lg->cv);
+	pthread_mutex_destroy(&lg->mu);
+	free(lg->ring);
+	free(lg->marks);
+	free(lg->done);
 	free(lg);
 }
 
-const char *ledger_errmsg(struct ledger *lg)
+int ledger_submit(struct ledger *lg, const struct ledger_event *ev,
+		  uint64_t tag)
 {
-	return sqlite3_errmsg(lg->db);
-}
+	struct qent *q;
+	size_t limit;
 
-int ledger_add_passage(struct ledger *lg, struct ledger_passage *p)
-{
-	sqlite3_stmt *st = lg->add;
-	int rc;
-
-	sqlite3_bind_int64(st, 1, p->time_ms);
-	sqlite3_bind_text(st, 2, p->lane, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, p->direction, -1, SQLITE_STATIC);
-	if (p->has_credential)
-		sqlite3_bind_text(st, 4, p->credential, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 4);
-	if (p->has_temperature)
-		sqlite3_bind_double(st, 5, p->temperature_c);
-	else
-		sqlite3_bind_null(st, 5);
-	sqlite3_bind_text(st, 6, p->decision, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, p->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 8, p->alarm);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return -EIO;
-	p->seq = sqlite3_last_insert_rowid(lg->db);
+	pthread_mutex_lock(&lg->mu);
+	limit = ev->priority > 0 ? lg->cap : (size_t)lg->lim.memory_queue;
+	if (lg->len >= limit) {
+		lg->st.lost++;
+		pthread_mutex_unlock(&lg->mu);
+		return -ENOBUFS;
+	}
+	q = &lg->ring[(lg->head + lg->len) % lg->cap];
+	q->ev = *ev;
+	q->ev.seq = 0;
+	q->tag = tag;
+	q->held = 0;
+	lg->len++;
+	lg->st.held = (int64_t)lg->len;
+	pthread_cond_signal(&lg->cv);
+	pthread_mutex_unlock(&lg->mu);
 	return 0;
 }
 
-int ledger_mark_delivered(struct ledger *lg, int64_t seq)
+int ledger_event_fd(const struct ledger *lg)
 {
-	int rc;
+	return lg->efd;
+}
 
-	sqlite3_bind_int64(lg->mark, 1, seq);
-	rc = sqlite3_step(lg->mark);
-	sqlite3_reset(lg->mark);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+void ledger_dispatch(struct ledger *lg)
+{
+	struct done_rec *d;
+	size_t n;
+	uint64_t v;
+
+	if (read(lg->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("ledger: %s", strerror(errno));
+	pthread_mutex_lock(&lg->mu);
+	d = lg->done;
+	n = lg->n_done;
+	lg->done = NULL;
+	lg->n_done = lg->cap_done = 0;
+	pthread_mutex_unlock(&lg->mu);
+	for (size_t i = 0; i < n; i++)
+		lg->done_fn(lg->done_arg, d[i].tag, d[i].seq, d[i].st);
+	free(d);
+}
+
+void ledger_stats(struct ledger *lg, struct ledger_stats *out)
+{
+	pthread_mutex_lock(&lg->mu);
+	*out = lg->st;
+	pthread_mutex_unlock(&lg->mu);
+}
+
+void ledger_mark_delivered(struct ledger *lg, int64_t seq)
+{
+	pthread_mutex_lock(&lg->mu);
+	if (lg->n_marks == lg->cap_marks) {
+		size_t cap = lg->cap_marks ? lg->cap_marks * 2 : 64;
+		int64_t *m = realloc(lg->marks, cap * sizeof(*m));
+
+		if (m == NULL) {
+			/* the row is sent again after a restart: harmless */
+			pthread_mutex_unlock(&lg->mu);
+			return;
+		}
+		lg->marks = m;
+		lg->cap_marks = cap;
+	}
+	lg->marks[lg->n_marks++] = seq;
+	pthread_cond_signal(&lg->cv);
+	pthread_mutex_unlock(&lg->mu);
+}
+
+void ledger_maintain(struct ledger *lg, int64_t now_ms)
+{
+	pthread_mutex_lock(&lg->mu);
+	lg->maintain = 1;
+	lg->maintain_now = now_ms;
+	pthread_cond_signal(&lg->cv);
+	pthread_mutex_unlock(&lg->mu);
+}
+
+void ledger_report(struct ledger *lg, const char *day, int64_t start_ms,
+		   int64_t end_ms)
+{
+	pthread_mutex_lock(&lg->mu);
+	if (lg->n_reports < 4) {
+		struct report_req *r = &lg->reports[lg->n_reports++];
+
+		snprintf(r->day, sizeof(r->day), "%s", day);
+		r->start = start_ms;
+		r->end = end_ms;
+		pthread_cond_signal(&lg->cv);
+	}
+	pthread_mutex_unlock(&lg->mu);
 }
 
 static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
@@ -240,27 +942,39 @@ static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
 	snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
-int ledger_next_undelivered(struct ledger *lg, int64_t after,
-			    struct ledger_passage *p)
+int ledger_next_undelivered(struct ledger *lg, int priority, int64_t after,
+			    struct ledger_event *ev)
 {
 	sqlite3_stmt *st = lg->next;
+	char kind[16];
 	int rc;
 
-	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 1, priority);
+	sqlite3_bind_int64(st, 2, after);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		memset(p, 0, sizeof(*p));
-		p->seq = sqlite3_column_int64(st, 0);
-		p->time_ms = sqlite3_column_int64(st, 1);
-		col_text(st, 2, p->lane, sizeof(p->lane));
-		col_text(st, 3, p->direction, sizeof(p->direction));
-		p->has_credential = sqlite3_column_type(st, 4) != SQLITE_NULL;
-		col_text(st, 4, p->credential, sizeof(p->credential));
-		p->has_temperature = sqlite3_column_type(st, 5) != SQLITE_NULL;
-		p->temperature_c = sqlite3_column_double(st, 5);
-		col_text(st, 6, p->decision, sizeof(p->decision));
-		col_text(st, 7, p->reason, sizeof(p->reason));
-		p->alarm = sqlite3_column_int(st, 8);
+		memset(ev, 0, sizeof(*ev));
+		ev->seq = sqlite3_column_int64(st, 0);
+		ev->time_ms = sqlite3_column_int64(st, 1);
+		col_text(st, 2, kind, sizeof(kind));
+		for (int k = 0; k < LK_KINDS; k++)
+			if (strcmp(kind, kind_names[k]) == 0)
+				ev->kind = (enum ledger_kind)k;
+		ev->priority = sqlite3_column_int(st, 3);
+		col_text(st, 4, ev->lane, sizeof(ev->lane));
+		col_text(st, 5, ev->direction, sizeof(ev->direction));
+		ev->has_credential = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		col_text(st, 6, ev->credential, sizeof(ev->credential));
+		col_text(st, 7, ev->person, sizeof(ev->person));
+		ev->has_temperature = sqlite3_column_type(st, 8) != SQLITE_NULL;
+		ev->temperature_c = sqlite3_column_double(st, 8);
+		col_text(st, 9, ev->decision, sizeof(ev->decision));
+		col_text(st, 10, ev->reason, sizeof(ev->reason));
+		ev->alarm = sqlite3_column_int(st, 11);
+		col_text(st, 12, ev->device, sizeof(ev->device));
+		col_text(st, 13, ev->state, sizeof(ev->state));
+		col_text(st, 14, ev->message, sizeof(ev->message));
+		col_text(st, 15, ev->detail, sizeof(ev->detail));
 		rc = 1;
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : -EIO;

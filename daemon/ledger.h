@@ -1,8 +1,19 @@
 /*
- * ledger: the SQLite record of every passage, under state_dir/ledger.db.
- * WAL mode, synchronous=FULL: a passage whose commit returned survives a
- * crash and a power cut.  The schema is versioned with PRAGMA user_version.
- * The rows not yet acknowledged by the broker are the outbox.
+ * ledger: the SQLite record of everything the gate did, under
+ * state_dir/ledger.db: passages, alarms, device events, daily reports and
+ * outbox notices, one table `event`, one sequence.  Rows not yet
+ * acknowledged by the broker are the outbox.
+ *
+ * Writes go through a writer thread: ledger_submit() queues an event and
+ * returns at once; the writer commits whatever has queued up in one
+ * transaction (group commit, WAL, synchronous=FULL) and hands each event's
+ * fate back to the loop thread through the done callback, run by
+ * ledger_dispatch() when the eventfd fires.  When the database fails (disk
+ * full, I/O error) the events stay queued in memory, bounded, and are
+ * written once it works again.
+ *
+ * Reads (the outbox, status) use a second connection on the loop thread;
+ * in WAL mode they never wait for the writer.
  */
 #ifndef WICKET_LEDGER_H
 #define WICKET_LEDGER_H
@@ -12,37 +23,105 @@
 
 #include <wicket/plugin.h>
 
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2
 #define LEDGER_FILE "ledger.db"
 
-struct ledger;
+enum ledger_kind {
+	LK_PASSAGE = 0,
+	LK_ALARM,
+	LK_DEVICE,
+	LK_REPORT,	/* the daily summary; written by the writer itself */
+	LK_OUTBOX,	/* "the outbox dropped N passages"; idem */
+	LK_KINDS
+};
 
-struct ledger_passage {
-	int64_t seq;		/* set by ledger_add_passage */
+/* The fate of a submitted event, as the done callback hears it. */
+enum ledger_status {
+	LEDGER_COMMITTED = 0,	/* durable, seq set */
+	LEDGER_HELD,		/* the database failed: kept in memory, no seq yet */
+	LEDGER_LATE,		/* committed after having been HELD, seq set */
+};
+
+struct ledger_event {
+	int64_t seq;		/* 0 until written */
 	int64_t time_ms;
+	enum ledger_kind kind;
+	int priority;		/* 1: alarm class, published first, never dropped */
 	char lane[40];
 	char direction[4];
 	int has_credential;
 	char credential[WK_CREDENTIAL_MAX];
+	char person[40];	/* pseudonymous reference, "" if none */
 	int has_temperature;
 	double temperature_c;
 	char decision[8];
-	char reason[40];
+	char reason[40];	/* passage reason, or alarm kind */
 	int alarm;
+	char device[40];
+	char state[16];		/* device: ok/fault; alarm: severity */
+	char message[WK_MESSAGE_MAX];
+	char detail[1024];	/* JSON: an alarm's passage, a report, an outbox notice */
 };
 
-/* Create state_dir if needed and open or create the ledger.  On failure
- * err says what and where. */
-int ledger_open(const char *state_dir, struct ledger **out, char *err,
+struct ledger_limits {
+	long retention_days;	/* prune events older than this */
+	long outbox_max_events;	/* undelivered routine events kept at most */
+	long outbox_max_age_days;
+	long memory_queue;	/* events held in memory while the db fails */
+};
+
+/* Writer statistics for status and logs; read on the loop thread. */
+struct ledger_stats {
+	int failing;		/* the last commit failed */
+	int64_t held;		/* events waiting in memory */
+	int64_t lost;		/* refused because the memory queue was full */
+	int64_t commits;	/* transactions */
+	int64_t written;	/* events */
+	char error[160];	/* the last database error */
+};
+
+struct ledger;
+
+typedef void (*ledger_done_fn)(void *arg, uint64_t tag, int64_t seq,
+			       enum ledger_status st);
+
+/* Create state_dir if needed, open or create (or migrate) the ledger and
+ * start the writer.  On failure err says what and where; a corrupt file is
+ * reported and left as it is. */
+int ledger_open(const char *state_dir, const struct ledger_limits *lim,
+		ledger_done_fn done, void *arg, struct ledger **out, char *err,
 		size_t errlen);
+/* Write what is queued (one more try if the db fails; what still fails is
+ * logged as lost), stop the writer, close.  Accepts NULL. */
 void ledger_close(struct ledger *lg);
 
-int ledger_add_passage(struct ledger *lg, struct ledger_passage *p);
-int ledger_mark_delivered(struct ledger *lg, int64_t seq);
-/* The first undelivered passage with seq > after: 1 found, 0 none, <0. */
-int ledger_next_undelivered(struct ledger *lg, int64_t after,
-			    struct ledger_passage *p);
+/* Loop thread.  Queue an event; done(arg, tag, ...) follows.  Alarm-class
+ * events are always taken; a routine one is refused with -ENOBUFS (and
+ * counted as lost) when memory_queue events are already held. */
+int ledger_submit(struct ledger *lg, const struct ledger_event *ev,
+		  uint64_t tag);
+/* Loop thread: the eventfd to watch, and the handler that runs the done
+ * callbacks when it fires. */
+int ledger_event_fd(const struct ledger *lg);
+void ledger_dispatch(struct ledger *lg);
+void ledger_stats(struct ledger *lg, struct ledger_stats *out);
+
+/* Loop thread; done for these comes with tag 0 and, for a report or an
+ * outbox notice written, that event's seq. */
+void ledger_mark_delivered(struct ledger *lg, int64_t seq);
+/* Prune delivered events older than retention_days, and enforce the
+ * outbox bounds (writing an LK_OUTBOX notice if it dropped any). */
+void ledger_maintain(struct ledger *lg, int64_t now_ms);
+/* Compute and store the summary of the local day [start_ms, end_ms) named
+ * day ("2026-11-23") as an LK_REPORT event, unless it exists. */
+void ledger_report(struct ledger *lg, const char *day, int64_t start_ms,
+		   int64_t end_ms);
+
+/* Loop thread, read connection.  The first undelivered event of that
+ * priority with seq > after: 1 found, 0 none, <0 error. */
+int ledger_next_undelivered(struct ledger *lg, int priority, int64_t after,
+			    struct ledger_event *ev);
 int64_t ledger_count_undelivered(struct ledger *lg);
-const char *ledger_errmsg(struct ledger *lg);
+const char *ledger_kind_name(enum ledger_kind k);
 
 #endif

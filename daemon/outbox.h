@@ -1,8 +1,10 @@
 /*
- * outbox: the ledger rows not yet acknowledged by the broker, published in
- * seq order at QoS 1 with a bounded window in flight.  A row is marked
- * delivered only on its PUBACK; after a reconnect or a restart everything
- * not marked is sent again (at least once, ids are stable).
+ * outbox: the ledger events not yet acknowledged by the broker, published
+ * at QoS 1 with a bounded window in flight: alarm-class events (alarms,
+ * reports, outbox notices) first, then the rest, each in seq order.  An
+ * event is marked delivered only on its PUBACK; after a reconnect or a
+ * restart everything not marked is sent again (at least once; ids are
+ * stable, consumers de-duplicate by id).
  */
 #ifndef WICKET_OUTBOX_H
 #define WICKET_OUTBOX_H
@@ -12,33 +14,36 @@
 #include "json.h"
 #include "ledger.h"
 #include "mqtt.h"
+#include "privacy.h"
 
-#define OUTBOX_WINDOW 32
+#define OUTBOX_WINDOW 64
 
 struct outbox {
 	struct ledger *lg;
 	struct mqtt *mq;
 	const char *site, *gate;
+	const struct privacy *pv;
 	struct {
 		int mid;
 		int64_t seq;
 	} inflight[OUTBOX_WINDOW];
 	int n_inflight;
-	int64_t cursor;		/* highest seq handed to mqtt this connection */
+	int64_t cursor[2];	/* per priority: highest seq sent this connection */
 	uint64_t delivered;
 };
 
 void outbox_init(struct outbox *ob, struct ledger *lg, struct mqtt *mq,
-		 const char *site, const char *gate);
-/* Publish what fits in the window.  Call after adding a passage. */
+		 const char *site, const char *gate, const struct privacy *pv);
+/* Publish what fits in the window.  Call after an event was written. */
 void outbox_kick(struct outbox *ob);
 void outbox_connected(struct outbox *ob);
 void outbox_disconnected(struct outbox *ob);
 /* A PUBACK; mids that are not ours are ignored. */
 void outbox_acked(struct outbox *ob, int mid);
-/* The event/passage payload of a ledger row. */
-const char *outbox_passage_json(const struct ledger_passage *p,
-				const char *site, const char *gate,
-				struct json *j);
+/* The topic (below wicket/<site>/<gate>/) and payload of a ledger event. */
+const char *outbox_topic(const struct ledger_event *ev);
+const char *outbox_json(const struct ledger_event *ev, const char *site,
+			const char *gate, const struct privacy *pv,
+			struct json *j);
 
 #endif

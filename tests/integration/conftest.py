@@ -150,7 +150,8 @@ class Gate:
     """wicket-sim playing thermal1, reader1 and gate1, and wicketd using them."""
 
     def __init__(self, tmp, scenario, broker_port, known=("1001", "1002", "1003"),
-                 extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000):
+                 extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000,
+                 publish_fields="credential, temperature"):
         self.tmp = tmp
         self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
         self.broker_port = broker_port
@@ -168,6 +169,7 @@ class Gate:
                 f.write("[device %s]\nkind = %s\nprofile = %s\nlisten = 127.0.0.1:%d\nunit = 1\n"
                         % (name, kind, prof, self.ports[name]))
         self.conf = os.path.join(tmp, "wicketd.conf")
+        self.publish_fields = publish_fields
         self.write_conf(known, extra_lane, thermal_profile, window_ms)
         self.sim = None
         self.wicketd = None
@@ -186,10 +188,12 @@ class Gate:
                 "port = %d\npoll_ms = 200\ntimeout_ms = 300\npulse_ms = 100\n\n"
                 "[lane main]\ndirection = in\nthermal = thermal1\nreader = reader1\ngate = gate1\n"
                 "window_ms = %d\nfever_threshold = 37.3\n%s\n"
+                "[privacy]\npublish_fields = %s\n\n"
                 "[credentials]\n%s"
                 % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.broker_port,
                    thermal_profile, self.ports["thermal1"], self.ports["reader1"], self.ports["gate1"],
-                   window_ms, extra_lane, "".join("%s = resident\n" % k for k in known)))
+                   window_ms, extra_lane, self.publish_fields,
+                   "".join("%s = resident\n" % k for k in known)))
 
     def start_sim(self):
         self.sim = Proc(VALGRIND + [os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Demo watcher: subscribes to a gate's MQTT topics like a community server
 would, prints one line per passage, alarm and device event, and a summary
-when it gets SIGTERM.  Usage: watch.py PORT SUMMARY_FILE"""
+when it gets SIGTERM.  Usage: watch.py PORT SUMMARY_FILE
+(SUMMARY_FILE.ready appears once it is subscribed)"""
 import collections
 import json
 import signal
@@ -52,6 +53,10 @@ def on_connect(c, u, f, rc):
     c.subscribe("wicket/+/+/event/#", qos=1)
 
 
+def on_subscribe(c, u, mid, qos):
+    open(sys.argv[2] + ".ready", "w").close()
+
+
 def summary(*_):
     with lock:
         by = collections.Counter((p["decision"], p["reason"]) for p in passages.values())
@@ -70,6 +75,7 @@ signal.signal(signal.SIGTERM, summary)
 c = mqtt.Client(client_id="wicket-demo-watch", clean_session=True)
 c.on_connect = on_connect
 c.on_message = on_message
+c.on_subscribe = on_subscribe
 c.connect("127.0.0.1", port, 30)
 c.loop_start()
 done.wait()

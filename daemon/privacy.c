@@ -1,0 +1,143 @@
+/*
+ * privacy: the person reference.  ref = the first 16 bytes of
+ * HMAC-SHA-256(key, "wicket-person:" credential), in hex.  Without the key
+ * the reference tells nothing about the credential; with it a community
+ * server maps its own registry to references.  The key is a file on the
+ * board, made on first start unless one is provisioned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "privacy.h"
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Hex text (optionally ending in a newline) becomes bytes; anything else
+ * is taken as raw bytes. */
+static size_t decode(const unsigned char *buf, size_t n, unsigned char *key)
+{
+	size_t len = n;
+
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len % 2 == 0 && len / 2 <= PRIVACY_KEY_MAX) {
+		size_t i;
+
+		for (i = 0; i < len; i += 2) {
+			int hi = hexval(buf[i]), lo = hexval(buf[i + 1]);
+
+			if (hi < 0 || lo < 0)
+				break;
+			key[i / 2] = (unsigned char)(hi << 4 | lo);
+		}
+		if (i == len)
+			return len / 2;
+	}
+	if (n > PRIVACY_KEY_MAX)
+		n = PRIVACY_KEY_MAX;
+	memcpy(key, buf, n);
+	return n;
+}
+
+static int create_key(const char *path, char *err, size_t errlen)
+{
+	unsigned char raw[32];
+	char hex[65];
+	int fd;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		snprintf(err, errlen, "privacy key %s: no random bytes", path);
+		return -EIO;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "privacy key %s: cannot create: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "privacy key %s: cannot write: %s", path,
+			 strerror(errno));
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+int privacy_load_key(struct privacy *p, const char *path, int create,
+		     char *err, size_t errlen)
+{
+	unsigned char buf[2 * PRIVACY_KEY_MAX + 2];
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		rc = create_key(path, err, errlen);
+		if (rc < 0)
+			return rc;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "privacy key %s: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "privacy key %s: %s", path,
+			 strerror(errno));
+		return -EIO;
+	}
+	p->key_len = decode(buf, (size_t)n, p->key);
+	if (p->key_len < 16) {
+		snprintf(err, errlen,
+			 "privacy key %s: %zu bytes; at least 16 are needed",
+			 path, p->key_len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void privacy_ref(const struct privacy *p, const char *credential,
+		 char out[PRIVACY_REF_LEN + 1])
+{
+	static const char prefix[] = "wicket-person:";
+	unsigned char msg[sizeof(prefix) + 64], mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	size_t n = strlen(credential);
+
+	if (n > 63)
+		n = 63;
+	memcpy(msg, prefix, sizeof(prefix) - 1);
+	memcpy(msg + sizeof(prefix) - 1, credential, n);
+	HMAC(EVP_sha256(), p->key, (int)p->key_len, msg,
+	     sizeof(prefix) - 1 + n, mac, &mac_len);
+	for (int i = 0; i < PRIVACY_REF_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	out[PRIVACY_REF_LEN] = '\0';
+}
