@@ -58,6 +58,7 @@ struct core {
 	uint64_t cmd_id;
 	struct privacy privacy;
 	int ledger_failing;
+	int lost_logged;
 	struct pending *pending;	/* passages waiting for their commit */
 	size_t n_pending, cap_pending;
 	uint64_t next_tag;
@@ -116,9 +117,11 @@ static void submit(struct core *c, const struct ledger_event *ev, uint64_t tag)
 			ledger_kind_name(ev->kind));
 		return;
 	}
-	if (ledger_submit(c->lg, ev, tag) < 0)
-		log_err("ledger: memory queue full; %s event lost",
-			ledger_kind_name(ev->kind));
+	if (ledger_submit(c->lg, ev, tag) < 0 && !c->lost_logged) {
+		/* once per failing spell; the count is in the status */
+		log_err("ledger: the memory queue is full; routine events are being lost");
+		c->lost_logged = 1;
+	}
 }
 
 static void device_event(struct core *c, int dev, const struct wk_event *wev,
@@ -227,6 +230,7 @@ static void on_written(void *arg, uint64_t tag, int64_t seq,
 		publish_status(c);
 	} else if (st != LEDGER_HELD && c->ledger_failing) {
 		c->ledger_failing = 0;
+		c->lost_logged = 0;
 		publish_status(c);
 	}
 	for (i = 0; tag && i < c->n_pending; i++)
@@ -316,15 +320,17 @@ static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
 
 	if (a->has_temperature)
 		snprintf(temp, sizeof(temp), "%.1f", a->temperature_c);
-	log_msg(out.alarm ? WK_LOG_WARNING : WK_LOG_NOTICE,
+	log_msg(out.alarm ? WK_LOG_WARNING : WK_LOG_INFO,
 		"passage lane=%s %s credential=%s temperature=%s -> %s (%s)%s",
 		cl->name, cl->direction,
 		a->has_credential ? a->credential : "-", temp, ev->decision,
 		ev->reason, out.alarm ? " ALARM" : "");
 	/* Commit first, then open: the gate acts in on_written(). */
 	if (c->lg == NULL || ledger_submit(c->lg, ev, p->tag) < 0) {
-		log_err("ledger: passage NOT recorded (lane %s, %s)", cl->name,
-			ev->decision);
+		if (!c->lost_logged)
+			log_err("ledger: passage NOT recorded (lane %s, %s); the memory queue is full",
+				cl->name, ev->decision);
+		c->lost_logged = 1;
 		if (p->allow)
 			open_gate(c, p->lane);
 		return;
