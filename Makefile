@@ -164,3 +164,20 @@ fuzz-run: fuzz
 	    > build/fuzz/$$t.log 2>&1 || { tail -40 build/fuzz/$$t.log; exit 1; }; \
 	  tail -1 build/fuzz/$$t.log; \
 	done
+
+# Benchmarks for issue 4: programs that print figures, not timed tests.
+# bench/run starts its own broker on a free port and prints MET / NOT MET
+# per target; it fails only when a program does.
+#   make bench              build them in $(BUILD)/bench
+#   make bench-run          run them all and print every figure
+BENCH_SRC := $(filter-out bench/common.c,$(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: bench bench-run
+bench: $(BENCH_BIN)
+
+$(BENCH_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/common.o $(DAEMON_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm -ldl
+
+bench-run: bench
+	@BUILD=$(BUILD) bench/run

@@ -28,22 +28,34 @@ static void put(struct json *j, const char *fmt, ...)
 	j->len += (size_t)n;
 }
 
+static void put_char(struct json *j, char c)
+{
+	if (j->overflow || j->len + 1 >= sizeof(j->buf)) {
+		j->overflow = 1;
+		return;
+	}
+	j->buf[j->len++] = c;
+	j->buf[j->len] = '\0';
+}
+
 static void put_string(struct json *j, const char *s)
 {
-	put(j, "\"");
+	put_char(j, '"');
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\')
-			put(j, "\\%c", c);
-		else if (c == '\n')
+		if (c == '"' || c == '\\') {
+			put_char(j, '\\');
+			put_char(j, (char)c);
+		} else if (c == '\n') {
 			put(j, "\\n");
-		else if (c < 0x20 || c == 0x7f)
+		} else if (c < 0x20 || c == 0x7f) {
 			put(j, "\\u%04x", c);
-		else
-			put(j, "%c", c);
+		} else {
+			put_char(j, (char)c);
+		}
 	}
-	put(j, "\"");
+	put_char(j, '"');
 }
 
 static void key(struct json *j, const char *k)

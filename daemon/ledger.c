@@ -631,8 +631,9 @@ static void *writer(void *arg)
 		if (n_marks)
 			memcpy(marks, lg->marks, n_marks * sizeof(*marks));
 		lg->n_marks -= n_marks;
-		memmove(lg->marks, lg->marks + n_marks,
-			lg->n_marks * sizeof(*marks));
+		if (lg->n_marks > 0)
+			memmove(lg->marks, lg->marks + n_marks,
+				lg->n_marks * sizeof(*marks));
 		do_maintain = lg->maintain;
 		now_arg = lg->maintain_now;
 		lg->maintain = 0;
@@ -653,10 +654,9 @@ static void *writer(void *arg)
 				lg->head = (lg->head + 1) % lg->cap;
 			}
 			lg->len -= n;
-			if (n) {
+			lg->st.written += (int64_t)n;
+			if (n || n_marks)
 				lg->st.commits++;
-				lg->st.written += (int64_t)n;
-			}
 			if (lg->st.failing)
 				log_notice("ledger: writing again; %zu held events written",
 					   n);

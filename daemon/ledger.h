@@ -75,7 +75,7 @@ struct ledger_stats {
 	int failing;		/* the last commit failed */
 	int64_t held;		/* events waiting in memory */
 	int64_t lost;		/* refused because the memory queue was full */
-	int64_t commits;	/* transactions */
+	int64_t commits;	/* transactions of events and delivery marks */
 	int64_t written;	/* events */
 	char error[160];	/* the last database error */
 };
