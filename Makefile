@@ -29,7 +29,7 @@ BUILD      ?= build
 SANFLAGS   :=
 endif
 
-PKGS       := libmodbus libmosquitto inih sqlite3 libsystemd libcrypto
+PKGS       := libmodbus libmosquitto inih sqlite3 libsystemd libssl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -92,7 +92,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  make gcc clang pkg-config libc6-dev \
 	  libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev libsystemd-dev libssl-dev \
-	  libcmocka-dev mosquitto mosquitto-clients sqlite3 socat \
+	  libcmocka-dev mosquitto mosquitto-clients openssl sqlite3 socat \
 	  python3 python3-pytest python3-paho-mqtt valgrind
 
 check: all $(UNIT_BIN) $(TESTPLUG_SO)

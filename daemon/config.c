@@ -3,7 +3,9 @@
  *
  *   [wicketd]       site, gate, state_dir, plugin_dir, profile_dir, log_level
  *   [mqtt]          enabled, host, port, client_id, keepalive,
- *                   reconnect_min_ms, reconnect_max_ms
+ *                   reconnect_min_ms, reconnect_max_ms, tls, ca_file,
+ *                   cert_file, key_file, tls_version, username,
+ *                   password_file, protocol, clean_session, session_expiry
  *   [ledger]        retention_days, report_time, outbox_max_events,
  *                   outbox_max_age_days, memory_queue
  *   [privacy]       key_file, publish_fields
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "confval.h"
@@ -168,9 +171,95 @@ static void parse_wicketd(struct ctx *x, const struct ini_section *s)
 		fail(x, s->file, s->line, "[wicketd]: missing key 'gate'");
 }
 
+/* Free a string that held a secret. */
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* A file named in [mqtt]: checked now, so that a typo is an error at its
+ * line and not a failed connection later.  NULL after reporting. */
+static char *mqtt_file(struct ctx *x, const struct wk_conf_item *it)
+{
+	struct stat st;
+	char *p;
+
+	if (it->value[0] == '\0') {
+		FAIL_AT(x, it, "%s: empty", it->key);
+		return NULL;
+	}
+	p = path_from(x, it->value);
+	if (p == NULL)
+		return NULL;
+	if (access(p, R_OK) < 0 || stat(p, &st) < 0) {
+		FAIL_AT(x, it, "%s: cannot read %s: %s", it->key, p,
+			strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		FAIL_AT(x, it, "%s: %s is not a file", it->key, p);
+	} else {
+		return p;
+	}
+	free(p);
+	return NULL;
+}
+
+/* The password is the first line of the file, without its line end.  The
+ * file is read unbuffered so that no stdio buffer keeps a copy. */
+static void read_password(struct ctx *x, const struct wk_conf_item *it,
+			  char **out)
+{
+	char *path = mqtt_file(x, it), *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int e;
+
+	if (path == NULL)
+		return;
+	f = fopen(path, "re");
+	if (f == NULL) {
+		FAIL_AT(x, it, "password_file: cannot read %s: %s", path,
+			strerror(errno));
+		free(path);
+		return;
+	}
+	setvbuf(f, NULL, _IONBF, 0);
+	errno = 0;
+	n = getline(&line, &cap, f);
+	e = errno;
+	fclose(f);
+	if (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (n > 0 && line[n - 1] == '\r')
+		line[--n] = '\0';
+	if (n < 0 && e != 0)
+		FAIL_AT(x, it, "password_file: cannot read %s: %s", path,
+			strerror(e));
+	else if (n <= 0)
+		FAIL_AT(x, it, "password_file: %s is empty (the password is its first line)",
+			path);
+	else if (n > 65535)
+		FAIL_AT(x, it, "password_file: the password in %s is longer than 65535 bytes",
+			path);
+	else {
+		free_secret(*out);
+		*out = strdup(line);
+	}
+	if (line) {
+		explicit_bzero(line, cap);
+		free(line);
+	}
+	free(path);
+}
+
 static void parse_mqtt(struct ctx *x, const struct ini_section *s)
 {
 	struct conf_mqtt *m = &x->c->mqtt;
+	const struct wk_conf_item *port = NULL, *cert = NULL, *key = NULL,
+		*pw = NULL, *expiry = NULL;
 	long v;
 
 	for (size_t i = 0; i < s->n_items; i++) {
@@ -185,6 +274,7 @@ static void parse_mqtt(struct ctx *x, const struct ini_section *s)
 				FAIL_AT(x, it, "host: empty");
 			set_str(&m->host, it->value);
 		} else if (strcmp(it->key, "port") == 0) {
+			port = it;
 			v = m->port;
 			get_long(x, it, 1, 65535, &v);
 			m->port = (int)v;
@@ -200,6 +290,53 @@ static void parse_mqtt(struct ctx *x, const struct ini_section *s)
 			get_long(x, it, 100, 600000, &m->reconnect_min_ms);
 		} else if (strcmp(it->key, "reconnect_max_ms") == 0) {
 			get_long(x, it, 100, 3600000, &m->reconnect_max_ms);
+		} else if (strcmp(it->key, "tls") == 0) {
+			if (cv_bool(it->value, &m->tls) < 0)
+				FAIL_AT(x, it, "tls: '%s' is not yes or no",
+					it->value);
+		} else if (strcmp(it->key, "ca_file") == 0) {
+			free(m->ca_file);
+			m->ca_file = mqtt_file(x, it);
+		} else if (strcmp(it->key, "cert_file") == 0) {
+			cert = it;
+			free(m->cert_file);
+			m->cert_file = mqtt_file(x, it);
+		} else if (strcmp(it->key, "key_file") == 0) {
+			key = it;
+			free(m->key_file);
+			m->key_file = mqtt_file(x, it);
+		} else if (strcmp(it->key, "tls_version") == 0) {
+			if (strcmp(it->value, "tlsv1.2") != 0 &&
+			    strcmp(it->value, "tlsv1.3") != 0)
+				FAIL_AT(x, it, "tls_version: '%s' is not tlsv1.2 or tlsv1.3",
+					it->value);
+			else
+				snprintf(m->tls_version, sizeof(m->tls_version),
+					 "%s", it->value);
+		} else if (strcmp(it->key, "username") == 0) {
+			if (it->value[0] == '\0')
+				FAIL_AT(x, it, "username: empty");
+			set_str(&m->username, it->value);
+		} else if (strcmp(it->key, "password_file") == 0) {
+			pw = it;
+			read_password(x, it, &m->password);
+		} else if (strcmp(it->key, "protocol") == 0) {
+			if (strcmp(it->value, "auto") == 0)
+				m->protocol = CONF_MQTT_AUTO;
+			else if (strcmp(it->value, "5") == 0)
+				m->protocol = CONF_MQTT_V5;
+			else if (strcmp(it->value, "3.1.1") == 0)
+				m->protocol = CONF_MQTT_V311;
+			else
+				FAIL_AT(x, it, "protocol: '%s' is not auto, 5 or 3.1.1",
+					it->value);
+		} else if (strcmp(it->key, "clean_session") == 0) {
+			if (cv_bool(it->value, &m->clean_session) < 0)
+				FAIL_AT(x, it, "clean_session: '%s' is not yes or no",
+					it->value);
+		} else if (strcmp(it->key, "session_expiry") == 0) {
+			expiry = it;
+			get_long(x, it, 1, 2147483647, &m->session_expiry);
 		} else {
 			unknown_key(x, s, it);
 		}
@@ -210,6 +347,18 @@ static void parse_mqtt(struct ctx *x, const struct ini_section *s)
 		fail(x, s->file, s->line,
 		     "[mqtt]: reconnect_max_ms (%ld) is less than reconnect_min_ms (%ld)",
 		     m->reconnect_max_ms, m->reconnect_min_ms);
+	if (cert && !key)
+		FAIL_AT(x, cert, "cert_file: needs key_file too (the client certificate's private key)");
+	if (key && !cert)
+		FAIL_AT(x, key, "key_file: needs cert_file too (the client certificate)");
+	if (pw && m->username == NULL)
+		FAIL_AT(x, pw, "password_file: needs username too");
+	if (expiry && m->clean_session)
+		FAIL_AT(x, expiry, "session_expiry: only with clean_session = no");
+	if (m->tls < 0)
+		m->tls = m->ca_file != NULL || m->cert_file != NULL;
+	if (m->tls && port == NULL)
+		m->port = 8883;
 }
 
 static void parse_ledger(struct ctx *x, const struct ini_section *s)
@@ -523,6 +672,11 @@ static int set_defaults(struct ctx *x, const char *path)
 	c->mqtt.keepalive = 30;
 	c->mqtt.reconnect_min_ms = 500;
 	c->mqtt.reconnect_max_ms = 30000;
+	c->mqtt.tls = -1;	/* not given: on if ca_file or cert_file is */
+	snprintf(c->mqtt.tls_version, sizeof(c->mqtt.tls_version), "tlsv1.2");
+	c->mqtt.protocol = CONF_MQTT_AUTO;
+	c->mqtt.clean_session = 1;
+	c->mqtt.session_expiry = 86400;
 	c->ledger.retention_days = 90;
 	c->ledger.outbox_max_events = 1000000;
 	c->ledger.outbox_max_age_days = 30;
@@ -656,6 +810,11 @@ void conf_free(struct conf *c)
 	free(c->privacy.key_file);
 	free(c->mqtt.host);
 	free(c->mqtt.client_id);
+	free(c->mqtt.ca_file);
+	free(c->mqtt.cert_file);
+	free(c->mqtt.key_file);
+	free(c->mqtt.username);
+	free_secret(c->mqtt.password);
 	free(c->site);
 	free(c->gate);
 	free(c->state_dir);

@@ -37,6 +37,12 @@ struct conf_known {
 	char *label;
 };
 
+enum conf_mqtt_protocol {
+	CONF_MQTT_AUTO,		/* MQTT 5, falling back to 3.1.1 */
+	CONF_MQTT_V5,
+	CONF_MQTT_V311,
+};
+
 struct conf_mqtt {
 	int enabled;
 	char *host;
@@ -45,6 +51,17 @@ struct conf_mqtt {
 	int keepalive;
 	long reconnect_min_ms;
 	long reconnect_max_ms;
+	/* TLS: on with tls = yes, or when ca_file is set and tls is not */
+	int tls;
+	char *ca_file;		/* NULL with tls on: the system's CA store */
+	char *cert_file;	/* client certificate and its key: both or */
+	char *key_file;		/* neither */
+	char tls_version[8];	/* the minimum: "tlsv1.2" or "tlsv1.3" */
+	char *username;		/* NULL: none */
+	char *password;		/* first line of password_file; never logged */
+	enum conf_mqtt_protocol protocol;
+	int clean_session;
+	long session_expiry;	/* seconds; MQTT 5 with clean_session = no */
 };
 
 struct conf_ledger {

@@ -444,10 +444,17 @@ static void on_acked(void *arg, int mid)
 	outbox_acked(&((struct core *)arg)->ob, mid);
 }
 
+static void on_refused(void *arg, int mid, int reason)
+{
+	(void)reason;	/* mqtt.c logged it */
+	outbox_refused(&((struct core *)arg)->ob, mid);
+}
+
 static const struct mqtt_handlers mqtt_handlers = {
 	.connected = on_connected,
 	.disconnected = on_disconnected,
 	.acked = on_acked,
+	.refused = on_refused,
 };
 
 /* --- configuration in force -------------------------------------------- */
@@ -558,19 +565,28 @@ static void yesterday(int64_t now_ms, char *day, size_t len, int64_t *start,
 		 tm.tm_mday);
 }
 
-/* Milliseconds until the next report_time, local. */
-static long until_report(const struct conf *cf, int64_t now_ms)
+/* Today's report_time, local, as a time_t. */
+static time_t report_time_today(const struct conf *cf, time_t now)
 {
-	time_t t = (time_t)(now_ms / 1000), at;
 	struct tm tm;
 
-	localtime_r(&t, &tm);
+	localtime_r(&now, &tm);
 	tm.tm_hour = cf->ledger.report_minute / 60;
 	tm.tm_min = cf->ledger.report_minute % 60;
 	tm.tm_sec = 0;
 	tm.tm_isdst = -1;
-	at = mktime(&tm);
+	return mktime(&tm);
+}
+
+/* Milliseconds until the next report_time, local. */
+static long until_report(const struct conf *cf, int64_t now_ms)
+{
+	time_t t = (time_t)(now_ms / 1000), at = report_time_today(cf, t);
+
 	if (at <= t) {
+		struct tm tm;
+
+		localtime_r(&at, &tm);
 		tm.tm_mday += 1;
 		tm.tm_isdst = -1;
 		at = mktime(&tm);
@@ -632,25 +648,18 @@ static int open_outputs(struct core *c)
 	c->report_timer = ev_add_timer(c->loop,
 				       until_report(c->conf, ev_wall_ms()) + 1000,
 				       on_report_timer, c);
-	if (until_report(c->conf, ev_wall_ms()) < 86400000L - 60000)
+	/* made at start if today's report_time has passed (the ledger
+	 * skips a day that has its report already) */
+	if (report_time_today(c->conf, (time_t)(ev_wall_ms() / 1000)) <=
+	    (time_t)(ev_wall_ms() / 1000))
 		request_report(c);
 	return 0;
 }
 
-static int same_str(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
+/* site and gate are in every topic, the will and the client id */
 static int mqtt_changed(const struct conf *a, const struct conf *b)
 {
-	return a->mqtt.enabled != b->mqtt.enabled ||
-	       !same_str(a->mqtt.host, b->mqtt.host) ||
-	       a->mqtt.port != b->mqtt.port ||
-	       !same_str(a->mqtt.client_id, b->mqtt.client_id) ||
-	       a->mqtt.keepalive != b->mqtt.keepalive ||
-	       a->mqtt.reconnect_min_ms != b->mqtt.reconnect_min_ms ||
-	       a->mqtt.reconnect_max_ms != b->mqtt.reconnect_max_ms ||
+	return mqtt_conf_changed(&a->mqtt, &b->mqtt) ||
 	       strcmp(a->site, b->site) != 0 || strcmp(a->gate, b->gate) != 0;
 }
 

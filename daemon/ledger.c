@@ -752,7 +752,15 @@ int ledger_open(const char *state_dir, const struct ledger_limits *lim,
 	lg->ring = calloc(lg->cap, sizeof(*lg->ring));
 	lg->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&lg->mu, NULL);
-	pthread_cond_init(&lg->cv, NULL);
+	{
+		/* the retry deadline is on CLOCK_MONOTONIC: so must the wait be */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&lg->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (lg->ring == NULL || lg->efd < 0) {
 		snprintf(err, errlen, "ledger: out of memory");
 		ledger_close(lg);
@@ -855,7 +863,15 @@ int ledger_submit(struct ledger *lg, const struct ledger_event *ev,
 	q->held = 0;
 	lg->len++;
 	lg->st.held = (int64_t)lg->len;
-	pthread_cond_signal(&lg->cv);
+	if (lg->st.failing) {
+		/* the writer is waiting out its back-off: say HELD now, so the
+		 * gate does not wait for the next retry to act */
+		q->held = 1;
+		post_done(lg, tag, 0, LEDGER_HELD);
+		wake_loop(lg);
+	} else {
+		pthread_cond_signal(&lg->cv);
+	}
 	pthread_mutex_unlock(&lg->mu);
 	return 0;
 }

@@ -3,6 +3,9 @@
  * libmosquitto socket (no library thread).  Topics are relative to
  * wicket/<site>/<gate>/.  The retained `status` topic carries a last will
  * {"state":"offline"}.  Reconnects with doubling back-off and jitter.
+ * TLS, user name and password, MQTT 5 with a fall-back to 3.1.1, and
+ * persistent sessions come from [mqtt]; host names are resolved off the
+ * loop thread.
  * Publishing never blocks: when the link is down it says so (-ENOTCONN)
  * and the caller keeps the message (the ledger is the outbox).
  */
@@ -14,15 +17,28 @@
 
 struct mqtt;
 
+/* Called on the loop thread.  For a QoS 1 message exactly one of acked
+ * and refused is called, once, if the broker answers before the link is
+ * lost; neither if the link is lost first (the message stays the
+ * caller's to send again). */
 struct mqtt_handlers {
 	void (*connected)(void *arg);
 	void (*disconnected)(void *arg);
-	void (*acked)(void *arg, int mid);	/* PUBACK of a QoS 1 message */
+	/* PUBACK of a QoS 1 message (with MQTT 5, a reason code below 0x80);
+	 * also called once a QoS 0 message has been written */
+	void (*acked)(void *arg, int mid);
+	/* MQTT 5 only: the broker answered the QoS 1 message mid with the
+	 * reason code reason (>= 0x80, e.g. 0x87 not authorised, 0x97 quota
+	 * exceeded): it was NOT accepted and must not be taken as delivered.
+	 * wicketd logs each reason once per connection.  May be NULL. */
+	void (*refused)(void *arg, int mid, int reason);
 };
 
 int mqtt_new(struct ev_loop *loop, const struct conf *c,
 	     const struct mqtt_handlers *h, void *arg, struct mqtt **out);
-/* Publish "offline" status, disconnect cleanly and free.  Accepts NULL. */
+/* Publish "offline" status, disconnect cleanly and free.  Accepts NULL.
+ * Never waits for a connection attempt in progress (a slow DNS lookup):
+ * that attempt's thread cleans up after itself. */
 void mqtt_free(struct mqtt *m);
 int mqtt_is_connected(const struct mqtt *m);
 /* 0 with *mid set, -ENOTCONN, or -EIO. */
@@ -30,5 +46,13 @@ int mqtt_publish(struct mqtt *m, const char *subtopic, const char *payload,
 		 int qos, int retain, int *mid);
 /* The full topic for a subtopic, for logs and tests. */
 const char *mqtt_prefix(const struct mqtt *m);
+/* The protocol of the connection, "5" or "3.1.1"; NULL when not
+ * connected. */
+const char *mqtt_protocol(const struct mqtt *m);
+
+/* Non-zero if a and b differ in any [mqtt] key (the password's content
+ * included), i.e. the link must be made anew to apply b.  A new link also
+ * forgets a fall-back from MQTT 5 to 3.1.1. */
+int mqtt_conf_changed(const struct conf_mqtt *a, const struct conf_mqtt *b);
 
 #endif

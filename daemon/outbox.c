@@ -104,6 +104,8 @@ const char *outbox_json(const struct ledger_event *ev, const char *site,
 		json_str(j, "severity", ev->state);
 		if (ev->lane[0])
 			json_str(j, "lane", ev->lane);
+		if (ev->person[0])
+			json_str(j, "person", ev->person);
 		json_str(j, "message", ev->message);
 		if (pv && pv->publish_temperature && ev->has_temperature)
 			json_num(j, "temperature", ev->temperature_c, 1);
@@ -174,15 +176,27 @@ void outbox_disconnected(struct outbox *ob)
 	ob->cursor[0] = ob->cursor[1] = 0;
 }
 
-void outbox_acked(struct outbox *ob, int mid)
+static void settle(struct outbox *ob, int mid, int delivered)
 {
 	for (int i = 0; i < ob->n_inflight; i++) {
 		if (ob->inflight[i].mid != mid)
 			continue;
-		ledger_mark_delivered(ob->lg, ob->inflight[i].seq);
-		ob->delivered++;
+		if (delivered) {
+			ledger_mark_delivered(ob->lg, ob->inflight[i].seq);
+			ob->delivered++;
+		}
 		ob->inflight[i] = ob->inflight[--ob->n_inflight];
 		outbox_kick(ob);
 		return;
 	}
+}
+
+void outbox_acked(struct outbox *ob, int mid)
+{
+	settle(ob, mid, 1);
+}
+
+void outbox_refused(struct outbox *ob, int mid)
+{
+	settle(ob, mid, 0);
 }

@@ -40,6 +40,9 @@ void outbox_connected(struct outbox *ob);
 void outbox_disconnected(struct outbox *ob);
 /* A PUBACK; mids that are not ours are ignored. */
 void outbox_acked(struct outbox *ob, int mid);
+/* The broker refused mid (MQTT 5 reason >= 0x80): not delivered.  It
+ * leaves the window and is sent again after the next reconnect. */
+void outbox_refused(struct outbox *ob, int mid);
 /* The topic (below wicket/<site>/<gate>/) and payload of a ledger event. */
 const char *outbox_topic(const struct ledger_event *ev);
 const char *outbox_json(const struct ledger_event *ev, const char *site,

@@ -4,6 +4,7 @@ messages seen by an independent subscriber, SQLite rows, and the gate
 commands the simulator logs."""
 import json
 import os
+import pwd
 import signal
 import socket
 import sqlite3
@@ -87,11 +88,32 @@ class Proc:
 
 
 class Broker:
-    def __init__(self, tmp, port=None):
+    """mosquitto on a free port.  With persist=True it keeps its state (the
+    sessions of clients with clean_session=False and their queued QoS 1
+    messages) in tmp across a stop and a start on the same port, so a test
+    subscriber misses nothing published while it reconnects."""
+
+    def __init__(self, tmp, port=None, persist=False, listener="", anonymous=True, extra=""):
+        """listener: more lines for the listener (TLS); anonymous=False with
+        a password_file or use_identity_as_username; extra: more lines."""
         self.port = port or free_port()
         self.conf = os.path.join(tmp, "mosquitto-%d.conf" % self.port)
         with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
+            f.write("listener %d 127.0.0.1\n%sallow_anonymous %s\n"
+                    % (self.port, listener, "true" if anonymous else "false"))
+            f.write(extra)
+            if (listener or extra) and not persist:
+                # keep files in the test's tmp directory readable (see below)
+                f.write("user %s\n" % pwd.getpwuid(os.getuid()).pw_name)
+            if persist:
+                pdir = os.path.join(tmp, "mosquitto-%d.d" % self.port)
+                os.makedirs(pdir, exist_ok=True)
+                # as root mosquitto would switch to its own user, which
+                # cannot write into the test's private tmp directory
+                f.write("persistence true\npersistence_location %s/\nuser %s\n"
+                        % (pdir, pwd.getpwuid(os.getuid()).pw_name))
+            else:
+                f.write("persistence false\n")
         self.proc = Proc(["mosquitto", "-c", self.conf], "mosquitto")
         wait_for(self._up, 10, "mosquitto on port %d" % self.port)
 
@@ -109,14 +131,25 @@ class Broker:
 class Subscriber:
     """An independent MQTT client recording everything under wicket/#."""
 
-    def __init__(self, port):
+    def __init__(self, port, client_id=None, clean_session=True, tls=None, username=None,
+                 password=None):
+        """tls: (ca_file, cert_file, key_file) to connect with TLS."""
         self.msgs = []
         self.lock = threading.Lock()
-        self.c = mqtt.Client(client_id="test-sub-%d" % os.getpid(), clean_session=True)
+        self.c = mqtt.Client(client_id=client_id or "test-sub-%d" % os.getpid(),
+                             clean_session=clean_session)
+        if tls:
+            self.c.tls_set(ca_certs=tls[0], certfile=tls[1], keyfile=tls[2])
+        if username:
+            self.c.username_pw_set(username, password)
         self.c.on_message = self._on_message
         self.subscribed = False
         self.c.on_connect = lambda c, u, f, rc: c.subscribe("wicket/#", qos=1)
         self.c.on_subscribe = self._on_subscribe
+        if not clean_session:
+            # a persistent session is meant to outlive broker restarts:
+            # come back soon after one
+            self.c.reconnect_delay_set(1, 2)
         self.c.connect("127.0.0.1", port, 30)
         self.c.loop_start()
 
@@ -151,8 +184,15 @@ class Gate:
 
     def __init__(self, tmp, scenario, broker_port, known=("1001", "1002", "1003"),
                  extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000,
-                 publish_fields="credential, temperature"):
+                 publish_fields="credential, temperature", extra_conf="", mqtt_extra="",
+                 mqtt_host="127.0.0.1"):
+        """mqtt_extra: lines appended to [mqtt]; mqtt_host: its host."""
         self.tmp = tmp
+        self.mqtt_extra = mqtt_extra
+        self.mqtt_host = mqtt_host
+        # a command wicketd is started under (e.g. unshare), before VALGRIND
+        self.wrap = []
+        self.extra_conf = extra_conf    # appended to wicketd.conf as it is
         self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
         self.broker_port = broker_port
         self.state = os.path.join(tmp, "state")
@@ -179,7 +219,7 @@ class Gate:
             f.write(
                 "[wicketd]\nsite = test\ngate = g1\nstate_dir = %s\nplugin_dir = %s\n"
                 "profile_dir = %s\nlog_level = debug\n\n"
-                "[mqtt]\nhost = 127.0.0.1\nport = %d\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n\n"
+                "[mqtt]\nhost = %s\nport = %d\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n%s\n"
                 "[device thermal1]\nplugin = modbus-thermal\nprofile = %s\nhost = 127.0.0.1\nport = %d\n"
                 "poll_ms = 50\ntimeout_ms = 300\nbackoff_max_ms = 1000\n\n"
                 "[device reader1]\nplugin = modbus-reader\nprofile = modbus-card-reader\n"
@@ -190,17 +230,21 @@ class Gate:
                 "window_ms = %d\nfever_threshold = 37.3\n%s\n"
                 "[privacy]\npublish_fields = %s\n\n"
                 "[credentials]\n%s"
-                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.broker_port,
+                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.mqtt_host,
+                   self.broker_port, self.mqtt_extra,
                    thermal_profile, self.ports["thermal1"], self.ports["reader1"], self.ports["gate1"],
                    window_ms, extra_lane, self.publish_fields,
                    "".join("%s = resident\n" % k for k in known)))
+            if self.extra_conf:
+                f.write("\n" + self.extra_conf)
 
     def start_sim(self):
         self.sim = Proc(VALGRIND + [os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")
         self.sim.wait_line(" ready ", 10)
 
     def start_wicketd(self):
-        self.wicketd = Proc(VALGRIND + [os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd", stream="stderr")
+        self.wicketd = Proc(self.wrap + VALGRIND + [os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd",
+                            stream="stderr")
 
     def start(self):
         self.start_sim()

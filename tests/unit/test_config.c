@@ -88,6 +88,8 @@ static int setup(void **state)
 	write_file("profiles/therm.conf",
 		   "description = test\ntemperature_register = 4\nscale = 0.1\n"
 		   "host = overridden\n");
+	write_file("pw-crlf", "pass word\r\nsecond line\n");
+	write_file("pw-empty", "\n");
 	return 0;
 }
 
@@ -188,6 +190,22 @@ static const struct bad_case bad[] = {
 	  "bad.conf:4: log_level: 'loud' is not one of" },
 	{ GOOD_HEAD GOOD_DEVICES "[credentials]\n1002 = x\n1003 = y\n",
 	  "bad.conf:24: duplicate section [credentials] (first at line 22)" },
+	{ GOOD_HEAD "tls_version = sslv3\n" GOOD_DEVICES,
+	  "bad.conf:10: tls_version: 'sslv3' is not tlsv1.2 or tlsv1.3" },
+	{ GOOD_HEAD "protocol = 3.1\n" GOOD_DEVICES,
+	  "bad.conf:10: protocol: '3.1' is not auto, 5 or 3.1.1" },
+	{ GOOD_HEAD "ca_file = nosuch.crt\n" GOOD_DEVICES,
+	  "bad.conf:10: ca_file: cannot read " },
+	{ GOOD_HEAD "ca_file = profiles\n" GOOD_DEVICES,
+	  "bad.conf:10: ca_file: " },
+	{ GOOD_HEAD "cert_file = pw-crlf\n" GOOD_DEVICES,
+	  "bad.conf:10: cert_file: needs key_file too" },
+	{ GOOD_HEAD "password_file = pw-crlf\n" GOOD_DEVICES,
+	  "bad.conf:10: password_file: needs username too" },
+	{ GOOD_HEAD "username = u\npassword_file = pw-empty\n" GOOD_DEVICES,
+	  "bad.conf:11: password_file: " },
+	{ GOOD_HEAD "session_expiry = 60\n" GOOD_DEVICES,
+	  "bad.conf:10: session_expiry: only with clean_session = no" },
 };
 
 static void test_bad(void **state)
@@ -236,6 +254,48 @@ static void test_missing_file(void **state)
 	assert_true(has_error(&e, "nosuch.conf:0: cannot open: No such file"));
 }
 
+static void test_mqtt_keys(void **state)
+{
+	struct conf *c;
+	struct errors e;
+
+	(void)state;
+	/* defaults: no TLS, MQTT 5 with fall-back, clean session */
+	assert_int_equal(load("m1.conf", GOOD_HEAD GOOD_DEVICES, &c, &e), 0);
+	assert_int_equal(c->mqtt.tls, 0);
+	assert_int_equal(c->mqtt.protocol, CONF_MQTT_AUTO);
+	assert_int_equal(c->mqtt.clean_session, 1);
+	assert_string_equal(c->mqtt.tls_version, "tlsv1.2");
+	assert_null(c->mqtt.username);
+	assert_null(c->mqtt.password);
+	conf_free(c);
+	/* a CA file turns TLS on, and the default port with it; relative
+	 * paths are taken from the config's directory; the password is the
+	 * first line without its line end */
+	assert_int_equal(load("m2.conf",
+			      "[wicketd]\nsite = s1\ngate = g1\nprofile_dir = profiles\n"
+			      "[mqtt]\nhost = h\nca_file = profiles/therm.conf\n"
+			      "username = u\npassword_file = pw-crlf\nprotocol = 3.1.1\n"
+			      "clean_session = no\ntls_version = tlsv1.3\n" GOOD_DEVICES,
+			      &c, &e), 0);
+	assert_int_equal(c->mqtt.tls, 1);
+	assert_int_equal(c->mqtt.port, 8883);
+	assert_non_null(strstr(c->mqtt.ca_file, dir));
+	assert_string_equal(c->mqtt.password, "pass word");
+	assert_string_equal(c->mqtt.username, "u");
+	assert_int_equal(c->mqtt.protocol, CONF_MQTT_V311);
+	assert_int_equal(c->mqtt.clean_session, 0);
+	assert_int_equal(c->mqtt.session_expiry, 86400);
+	assert_string_equal(c->mqtt.tls_version, "tlsv1.3");
+	conf_free(c);
+	/* tls = no wins; a port given stays */
+	assert_int_equal(load("m3.conf", GOOD_HEAD "ca_file = profiles/therm.conf\n"
+			      "tls = no\n" GOOD_DEVICES, &c, &e), 0);
+	assert_int_equal(c->mqtt.tls, 0);
+	assert_int_equal(c->mqtt.port, 1884);
+	conf_free(c);
+}
+
 static void test_long_line(void **state)
 {
 	char text[2048];
@@ -256,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_mqtt_keys),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
