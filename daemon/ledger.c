@@ -475,7 +475,10 @@ static void maintain(struct ledger *lg, int64_t now)
 static void report(struct ledger *lg, const struct report_req *r)
 {
 	static const char *const hours_sql =
-		"SELECT (time_ms - ?1) / 3600000, direction, count(*) FROM event"
+		/* the local hour of each passage, so a day with a clock
+		 * change still has its hours right */
+		"SELECT CAST(strftime('%H', time_ms / 1000, 'unixepoch',"
+		" 'localtime') AS INTEGER), direction, count(*) FROM event"
 		" WHERE kind = 'passage' AND decision = 'allow'"
 		" AND time_ms >= ?1 AND time_ms < ?2 GROUP BY 1, 2";
 	static const char *const denied_sql =

@@ -55,11 +55,14 @@ static size_t decode(const unsigned char *buf, size_t n, unsigned char *key)
 	return n;
 }
 
+/* Write a new key to path.tmp, sync it, rename it into place and sync the
+ * directory: a power cut leaves either no key or a whole one, never an
+ * empty file that would stop the next start. */
 static int create_key(const char *path, char *err, size_t errlen)
 {
 	unsigned char raw[32];
-	char hex[65];
-	int fd;
+	char hex[66], tmp[4096], dir[4096], *slash;
+	int fd, rc = 0;
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
 		snprintf(err, errlen, "privacy key %s: no random bytes", path);
@@ -67,23 +70,40 @@ static int create_key(const char *path, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "privacy key %s: cannot create: %s", path,
-			 strerror(errno));
-		return -errno;
+	hex[64] = '\n';
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		snprintf(err, errlen, "privacy key %s: path too long", path);
+		return -ENAMETOOLONG;
 	}
-	if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
-	    fsync(fd) < 0) {
-		int rc = -errno;
-
-		snprintf(err, errlen, "privacy key %s: cannot write: %s", path,
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "privacy key %s: cannot create: %s", tmp,
 			 strerror(errno));
-		close(fd);
-		unlink(path);
 		return rc;
 	}
-	close(fd);
+	if (write(fd, hex, 65) != 65 || fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		snprintf(err, errlen, "privacy key %s: cannot write: %s", path,
+			 strerror(-rc));
+		unlink(tmp);
+		return rc;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		fd = open(slash == dir ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
 	return 0;
 }
 

@@ -62,6 +62,9 @@ static void pump(struct ledger *lg, int want)
 static int setup(void **state)
 {
 	(void)state;
+	/* the report counts local hours; the expectations are in UTC */
+	setenv("TZ", "UTC", 1);
+	tzset();
 	snprintf(dir, sizeof(dir), "/tmp/wicket-test-ledger-XXXXXX");
 	return mkdtemp(dir) ? 0 : -1;
 }
