@@ -153,19 +153,26 @@ struct pending {
 	struct ledger_event ev;	/* for the alarm that follows a fever */
 };
 
+/* An alarm-class event of that kind: published first, never dropped. */
+static void alarm_event(struct ledger_event *ev, const char *kind,
+			int64_t time_ms)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = LK_ALARM;
+	ev->priority = 1;
+	ev->time_ms = time_ms;
+	snprintf(ev->reason, sizeof(ev->reason), "%s", kind);
+	snprintf(ev->state, sizeof(ev->state), "high");
+}
+
 static void raise_alarm(struct core *c, const struct ledger_event *p,
 			int64_t passage_seq)
 {
 	struct ledger_event ev;
 	struct json j;
 
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = LK_ALARM;
-	ev.priority = 1;
-	ev.time_ms = p->time_ms;
+	alarm_event(&ev, p->reason, p->time_ms);
 	snprintf(ev.lane, sizeof(ev.lane), "%s", p->lane);
-	snprintf(ev.reason, sizeof(ev.reason), "%s", p->reason);
-	snprintf(ev.state, sizeof(ev.state), "high");
 	snprintf(ev.person, sizeof(ev.person), "%s", p->person);
 	ev.has_temperature = p->has_temperature;
 	ev.temperature_c = p->temperature_c;
@@ -217,12 +224,7 @@ static void on_written(void *arg, uint64_t tag, int64_t seq,
 
 		c->ledger_failing = 1;
 		ledger_stats(c->lg, &ls);
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = LK_ALARM;
-		ev.priority = 1;
-		ev.time_ms = ev_wall_ms();
-		snprintf(ev.reason, sizeof(ev.reason), "ledger_failing");
-		snprintf(ev.state, sizeof(ev.state), "high");
+		alarm_event(&ev, "ledger_failing", ev_wall_ms());
 		snprintf(ev.message, sizeof(ev.message),
 			 "the ledger cannot write (%.100s); events held in memory",
 			 ls.error);
@@ -526,8 +528,7 @@ static void close_ledger(struct core *c)
 	c->lg = NULL;
 }
 
-static int load_privacy(struct core *c, const struct conf *cf,
-			struct privacy *out)
+static int load_privacy(const struct conf *cf, struct privacy *out)
 {
 	char path[4096], err[512];
 	int rc;
@@ -539,7 +540,6 @@ static int load_privacy(struct core *c, const struct conf *cf,
 		snprintf(path, sizeof(path), "%s", cf->privacy.key_file);
 	else
 		snprintf(path, sizeof(path), "%s/privacy.key", cf->state_dir);
-	(void)c;
 	rc = privacy_load_key(out, path, cf->privacy.key_file == NULL, err,
 			      sizeof(err));
 	if (rc < 0)
@@ -632,7 +632,7 @@ static int open_outputs(struct core *c)
 	rc = open_ledger(c);
 	if (rc < 0)
 		return rc;
-	rc = load_privacy(c, c->conf, &c->privacy);
+	rc = load_privacy(c->conf, &c->privacy);
 	if (rc < 0)
 		return rc;
 	if (c->conf->mqtt.enabled) {
@@ -707,7 +707,7 @@ static void reload(struct core *c)
 	{
 		struct privacy np;
 
-		if (load_privacy(c, nc, &np) == 0)
+		if (load_privacy(nc, &np) == 0)
 			c->privacy = np;
 		else
 			log_err("reload: keeping the privacy key in force");
