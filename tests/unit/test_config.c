@@ -146,6 +146,25 @@ static void test_good(void **state)
 		assert_string_not_equal(it->key, "profile");
 	}
 	assert_true(found_host && found_reg);
+	/* [ledger] and [privacy] defaults */
+	assert_int_equal(c->ledger.retention_days, 90);
+	assert_int_equal(c->ledger.report_minute, 6 * 60);
+	assert_int_equal(c->ledger.memory_queue, 10000);
+	assert_null(c->privacy.key_file);
+	assert_false(c->privacy.publish_credential);
+	assert_false(c->privacy.publish_temperature);
+	conf_free(c);
+	/* and set */
+	assert_int_equal(load("ledger.conf", GOOD_HEAD GOOD_DEVICES
+			      "[ledger]\nreport_time = 23:45\nretention_days = 30\n"
+			      "outbox_max_age_days = 7\n[privacy]\nkey_file = k.key\n"
+			      "publish_fields = temperature\n", &c, &e), 0);
+	assert_int_equal(c->ledger.report_minute, 23 * 60 + 45);
+	assert_int_equal(c->ledger.retention_days, 30);
+	assert_int_equal(c->ledger.outbox_max_age_days, 7);
+	assert_non_null(strstr(c->privacy.key_file, dir));
+	assert_false(c->privacy.publish_credential);
+	assert_true(c->privacy.publish_temperature);
 	conf_free(c);
 }
 
@@ -188,6 +207,22 @@ static const struct bad_case bad[] = {
 	  "bad.conf:26: fever_threshold: 45 is out of range 34..42" },
 	{ "[wicketd]\nsite = s\ngate = g\nlog_level = loud\n[mqtt]\nhost = h\n" GOOD_DEVICES,
 	  "bad.conf:4: log_level: 'loud' is not one of" },
+	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nreport_time = 25:00\n",
+	  "bad.conf:25: report_time: '25:00' is not HH:MM (00:00..23:59)" },
+	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nreport_time = 6:00am\n",
+	  "bad.conf:25: report_time: '6:00am' is not HH:MM" },
+	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nretention_days = 0\n",
+	  "bad.conf:25: retention_days: 0 is out of range 1..3650" },
+	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nmemory_queue = lots\n",
+	  "bad.conf:25: memory_queue: 'lots' is not a whole number" },
+	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nretention_days = 10\noutbox_max_age_days = 20\n",
+	  "bad.conf:24: [ledger]: outbox_max_age_days (20) is longer than retention_days (10)" },
+	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nkeep = forever\n",
+	  "bad.conf:25: unknown key 'keep' in [ledger]" },
+	{ GOOD_HEAD GOOD_DEVICES "[privacy]\npublish_fields = credential, name\n",
+	  "bad.conf:25: publish_fields: 'name' is not one of credential, temperature, none" },
+	{ GOOD_HEAD GOOD_DEVICES "[privacy]\nsalt = x\n",
+	  "bad.conf:25: unknown key 'salt' in [privacy]" },
 	{ GOOD_HEAD GOOD_DEVICES "[credentials]\n1002 = x\n1003 = y\n",
 	  "bad.conf:24: duplicate section [credentials] (first at line 22)" },
 	{ GOOD_HEAD "tls_version = sslv3\n" GOOD_DEVICES,
