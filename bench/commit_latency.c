@@ -126,17 +126,6 @@ static void on_done(void *arg, uint64_t tag, int64_t seq,
 		ev_stop(b->loop);
 }
 
-static void on_ledger(struct ev_loop *loop, int fd, uint32_t events,
-		      void *arg)
-{
-	struct bench *b = arg;
-
-	(void)loop;
-	(void)fd;
-	(void)events;
-	ledger_dispatch(b->lg);
-}
-
 static long on_tick(struct ev_loop *loop, void *arg)
 {
 	struct bench *b = arg;
@@ -217,7 +206,7 @@ static int run_mode(const struct mode *m, int marks, double *p99)
 		goto out;
 	}
 	th_ok = 1;
-	if (ev_add_fd(b.loop, ledger_event_fd(b.lg), EPOLLIN, on_ledger, &b) < 0)
+	if (ev_add_fd(b.loop, ledger_event_fd(b.lg), EPOLLIN, bench_on_ledger, b.lg) < 0)
 		goto out;
 	ledger_stats(b.lg, &s0);
 	b.next_due = bench_mono_ns();

@@ -168,3 +168,11 @@ long bench_arg_long(const char *prog, const char *opt, const char *s,
 	}
 	return v;
 }
+
+void bench_on_ledger(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	ledger_dispatch(arg);
+}

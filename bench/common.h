@@ -11,10 +11,13 @@
 #include <stdint.h>
 
 #include "ledger.h"
+#include "loop.h"
 
 /* The shipped [ledger] defaults (conf_load, daemon/config.c). */
 extern const struct ledger_limits bench_limits;
 
+/* Loop callback for a ledger's eventfd; arg is the struct ledger. */
+void bench_on_ledger(struct ev_loop *loop, int fd, uint32_t events, void *arg);
 int64_t bench_mono_ns(void);
 int64_t bench_wall_ns(void);
 

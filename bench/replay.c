@@ -82,17 +82,6 @@ static void on_done(void *arg, uint64_t tag, int64_t seq,
 		b->done++;
 }
 
-static void on_ledger(struct ev_loop *loop, int fd, uint32_t events,
-		      void *arg)
-{
-	struct bench *b = arg;
-
-	(void)loop;
-	(void)fd;
-	(void)events;
-	ledger_dispatch(b->lg);
-}
-
 static void on_connected(void *arg)
 {
 	struct bench *b = arg;
@@ -319,7 +308,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (fill(&b, dir) < 0 || ev_new(&b.loop) < 0)
 		goto out;
-	if (ev_add_fd(b.loop, ledger_event_fd(b.lg), EPOLLIN, on_ledger, &b) < 0 ||
+	if (ev_add_fd(b.loop, ledger_event_fd(b.lg), EPOLLIN, bench_on_ledger, b.lg) < 0 ||
 	    mqtt_new(b.loop, &c, &handlers, &b, &mq) < 0) {
 		fprintf(stderr, "%s: cannot set up the loop\n", prog);
 		goto out;
