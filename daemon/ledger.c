@@ -277,6 +277,22 @@ static void post_done(struct ledger *lg, uint64_t tag, int64_t seq,
 	lg->done[lg->n_done++] = (struct done_rec){ tag, seq, st };
 }
 
+/* lg->mu held.  Without memory the mark is lost: the event is sent again
+ * after a restart, which at-least-once delivery allows. */
+static void add_mark(struct ledger *lg, int64_t seq)
+{
+	if (lg->n_marks == lg->cap_marks) {
+		size_t cap = lg->cap_marks ? lg->cap_marks * 2 : 64;
+		int64_t *m = realloc(lg->marks, cap * sizeof(*m));
+
+		if (m == NULL)
+			return;
+		lg->marks = m;
+		lg->cap_marks = cap;
+	}
+	lg->marks[lg->n_marks++] = seq;
+}
+
 static void wake_loop(struct ledger *lg)
 {
 	uint64_t one = 1;
@@ -621,22 +637,18 @@ static void *writer(void *arg)
 		if (lg->stop && !has_work(lg))
 			break;
 		n = lg->len < BATCH_MAX ? lg->len : BATCH_MAX;
-		/* take the marks */
-		if (cap_marks < lg->n_marks) {
-			int64_t *m = realloc(marks, lg->n_marks * sizeof(*m));
+		/* take the marks: swap buffers with the loop's side */
+		{
+			int64_t *t = lg->marks;
+			size_t tcap = lg->cap_marks;
 
-			if (m != NULL) {
-				marks = m;
-				cap_marks = lg->n_marks;
-			}
+			n_marks = lg->n_marks;
+			lg->marks = marks;
+			lg->cap_marks = cap_marks;
+			lg->n_marks = 0;
+			marks = t;
+			cap_marks = tcap;
 		}
-		n_marks = lg->n_marks <= cap_marks ? lg->n_marks : 0;
-		if (n_marks)
-			memcpy(marks, lg->marks, n_marks * sizeof(*marks));
-		lg->n_marks -= n_marks;
-		if (lg->n_marks > 0)
-			memmove(lg->marks, lg->marks + n_marks,
-				lg->n_marks * sizeof(*marks));
 		do_maintain = lg->maintain;
 		now_arg = lg->maintain_now;
 		lg->maintain = 0;
@@ -681,19 +693,9 @@ static void *writer(void *arg)
 			lg->st.failing = 1;
 			retry_at = mono_ms() + gap;
 			gap = gap * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : gap * 2;
-			/* put the marks back in front */
-			if (n_marks) {
-				int64_t *m = realloc(lg->marks, (lg->n_marks + n_marks) *
-						     sizeof(*m));
-
-				if (m != NULL) {
-					memmove(m + n_marks, m, lg->n_marks * sizeof(*m));
-					memcpy(m, marks, n_marks * sizeof(*m));
-					lg->marks = m;
-					lg->n_marks += n_marks;
-					lg->cap_marks = lg->n_marks;
-				}
-			}
+			/* give the marks back (their order does not matter) */
+			for (size_t i = 0; i < n_marks; i++)
+				add_mark(lg, marks[i]);
 			if (lg->stop)
 				break;	/* that was the last try */
 		}
@@ -913,19 +915,7 @@ void ledger_stats(struct ledger *lg, struct ledger_stats *out)
 void ledger_mark_delivered(struct ledger *lg, int64_t seq)
 {
 	pthread_mutex_lock(&lg->mu);
-	if (lg->n_marks == lg->cap_marks) {
-		size_t cap = lg->cap_marks ? lg->cap_marks * 2 : 64;
-		int64_t *m = realloc(lg->marks, cap * sizeof(*m));
-
-		if (m == NULL) {
-			/* the row is sent again after a restart: harmless */
-			pthread_mutex_unlock(&lg->mu);
-			return;
-		}
-		lg->marks = m;
-		lg->cap_marks = cap;
-	}
-	lg->marks[lg->n_marks++] = seq;
+	add_mark(lg, seq);
 	pthread_cond_signal(&lg->cv);
 	pthread_mutex_unlock(&lg->mu);
 }
