@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include "rules.h"
 
 #define MAINTAIN_MS (10 * 60 * 1000)
+#define SETTLE_MS 2000
 
 enum dev_state { DEV_UNKNOWN, DEV_OK, DEV_FAULT };
 
@@ -62,7 +64,6 @@ struct core {
 	struct pending *pending;	/* passages waiting for their commit */
 	size_t n_pending, cap_pending;
 	uint64_t next_tag;
-	uint64_t generation;	/* of the config in force */
 	uint64_t maintain_timer, report_timer;
 };
 
@@ -147,7 +148,6 @@ static void device_event(struct core *c, int dev, const struct wk_event *wev,
 /* A passage waiting for its commit before the gate may act on it. */
 struct pending {
 	uint64_t tag;
-	uint64_t generation;	/* of the config that decided it */
 	int lane;
 	int allow;
 	struct ledger_event ev;	/* for the alarm that follows a fever */
@@ -241,11 +241,8 @@ static void on_written(void *arg, uint64_t tag, int64_t seq,
 	if (p != NULL && st != LEDGER_LATE) {
 		/* committed, or held in memory because the disk failed: either
 		 * way the person at the gate is not kept waiting */
-		if (p->allow && p->generation == c->generation)
+		if (p->allow)
 			open_gate(c, p->lane);
-		else if (p->allow)
-			log_warn("passage %s:%lld: the configuration changed before its commit; gate not opened",
-				 c->conf->gate, (long long)seq);
 		if (p->ev.alarm)
 			raise_alarm(c, &p->ev, seq);
 		*p = c->pending[--c->n_pending];
@@ -299,7 +296,6 @@ static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
 	p = &c->pending[c->n_pending];
 	memset(p, 0, sizeof(*p));
 	p->tag = ++c->next_tag;
-	p->generation = c->generation;
 	p->lane = l->index;
 	p->allow = out.decision == DECISION_ALLOW;
 	ev = &p->ev;
@@ -663,6 +659,26 @@ static int mqtt_changed(const struct conf *a, const struct conf *b)
 	       strcmp(a->site, b->site) != 0 || strcmp(a->gate, b->gate) != 0;
 }
 
+/* Run the ledger's completions until no passage waits for its commit, for
+ * at most ms.  A commit normally takes a few ms, and a failing disk answers
+ * HELD at once; what still waits after that (a hung disk) loses its gate
+ * command, with a warning. */
+static void settle_pending(struct core *c, int ms)
+{
+	int64_t end = ev_mono_ms() + ms;
+
+	while (c->lg && c->n_pending > 0 && ev_mono_ms() < end) {
+		struct pollfd p = { .fd = ledger_event_fd(c->lg), .events = POLLIN };
+
+		if (poll(&p, 1, (int)(end - ev_mono_ms())) > 0)
+			ledger_dispatch(c->lg);
+	}
+	if (c->n_pending > 0)
+		log_warn("reload: %zu passage(s) still not committed; their gate commands are dropped",
+			 c->n_pending);
+	c->n_pending = 0;
+}
+
 static void reload(struct core *c)
 {
 	struct conf *nc;
@@ -691,6 +707,9 @@ static void reload(struct core *c)
 	plug_drain(c->pl, on_device_event, c);
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
 		lane_flush(&c->lanes[i]);
+	/* the old lanes' passages get their commit, and their gate, from the
+	 * old config: a pending passage names a lane and a device of it */
+	settle_pending(c, SETTLE_MS);
 	ev_del_timer(c->loop, c->lane_timer);
 	c->lane_timer = 0;
 	plug_close(c->pl);
@@ -714,7 +733,6 @@ static void reload(struct core *c)
 	}
 	conf_free(c->conf);
 	c->conf = nc;
-	c->generation++;
 	if (reopen_ledger && open_ledger(c) < 0)
 		log_err("ledger: cannot open; passages are decided but NOT recorded");
 	if (reopen_mqtt && nc->mqtt.enabled &&
