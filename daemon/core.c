@@ -699,16 +699,20 @@ static void reload(struct core *c)
 		sd_notify(0, "READY=1");
 		return;
 	}
-	/* close what the old config had started, then swap */
+	/* Close what the old config had started, then swap.  The passages
+	 * already decided get their commit, and their gate command, while the
+	 * old devices still run: a pending passage names a lane and a device
+	 * of the old config.  What the drain adds after the stop is read in
+	 * the last poll before it; an allow among them (a single-device lane)
+	 * finds its gate stopped, and the failed command is logged. */
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
 		lane_flush(&c->lanes[i]);
+	settle_pending(c, SETTLE_MS);
 	ev_del_fd(c->loop, plug_event_fd(c->pl));
 	plug_stop(c->pl);
 	plug_drain(c->pl, on_device_event, c);
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
 		lane_flush(&c->lanes[i]);
-	/* the old lanes' passages get their commit, and their gate, from the
-	 * old config: a pending passage names a lane and a device of it */
 	settle_pending(c, SETTLE_MS);
 	ev_del_timer(c->loop, c->lane_timer);
 	c->lane_timer = 0;
