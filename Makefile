@@ -90,7 +90,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_OBJ) $(MODBUS_MAP_O
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	  make gcc clang pkg-config libc6-dev \
+	  make gcc clang libclang-rt-14-dev pkg-config libc6-dev \
 	  libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev libsystemd-dev libssl-dev \
 	  libcmocka-dev mosquitto mosquitto-clients openssl sqlite3 socat \
 	  python3 python3-pytest python3-paho-mqtt valgrind
