@@ -56,6 +56,8 @@ MODBUS_DEV_OBJ := $(MODBUS_MAP_OBJ) $(BUILD)/plugins/modbus/mbdev.o \
                   $(BUILD)/daemon/confval.o
 MODBUS_PLUGINS := thermal gate reader
 PLUGIN_SO  := $(MODBUS_PLUGINS:%=$(BUILD)/plugins/modbus-%.so)
+CTL_SRC    := $(wildcard tools/wicketctl/*.c)
+CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC    := $(wildcard tools/wicket-sim/*.c)
 SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -64,13 +66,16 @@ TESTPLUG_SRC := $(wildcard tests/plugins/*.c)
 TESTPLUG_SO  := $(TESTPLUG_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 
 .PHONY: all deps check check-unit check-integration check-valgrind demo install clean
-all: $(BUILD)/wicketd $(BUILD)/wicket-sim $(PLUGIN_SO)
+all: $(BUILD)/wicketd $(BUILD)/wicketctl $(BUILD)/wicket-sim $(PLUGIN_SO)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/wicketd: $(BUILD)/daemon/main.o $(DAEMON_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
+
+$(BUILD)/wicketctl: $(CTL_OBJ) $(DAEMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
 
 $(BUILD)/wicket-sim: $(SIM_OBJ) $(MODBUS_MAP_OBJ) $(SHARED_OBJ)
@@ -120,12 +125,18 @@ install: all
 	  $(DESTDIR)$(DOCDIR)
 	install -m 755 $(BUILD)/wicketd $(DESTDIR)$(SBINDIR)/wicketd
 	install -m 755 $(BUILD)/wicket-sim $(DESTDIR)$(BINDIR)/wicket-sim
+	install -m 755 $(BUILD)/wicketctl $(DESTDIR)$(BINDIR)/wicketctl
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 etc/wicket/wicketd.conf $(DESTDIR)$(SYSCONFDIR)/wicket/wicketd.conf.example
 	install -m 644 etc/wicket/profiles/*.conf $(DESTDIR)$(SYSCONFDIR)/wicket/profiles/
+	install -m 644 etc/wicket/rules.json $(DESTDIR)$(SYSCONFDIR)/wicket/rules.json.example
+	install -m 644 etc/wicket/rules-cases.json $(DESTDIR)$(SYSCONFDIR)/wicket/rules-cases.json.example
+	# the shipped policy, unless the administrator has rules already
+	[ -e $(DESTDIR)$(SYSCONFDIR)/wicket/rules.json ] || \
+	  install -m 644 etc/wicket/rules.json $(DESTDIR)$(SYSCONFDIR)/wicket/rules.json
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	  systemd/wicketd.service.in > $(DESTDIR)$(UNITDIR)/wicketd.service
-	install -m 644 tools/wicket-sim/wicket-sim.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 tools/wicket-sim/wicket-sim.1 tools/wicketctl/wicketctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 daemon/wicketd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 daemon/wicketd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
@@ -143,9 +154,12 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
                -DWICKET_VERSION='"$(VERSION)"' -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
                -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' -DWICKET_STATEDIR='"/tmp/wicket-fuzz"'
-FUZZ_TARGETS := config scenario modbus
+FUZZ_TARGETS := config scenario modbus json rules registry
 FUZZ_SRC_config   := tests/fuzz/fuzz_config.c $(DAEMON_SRC)
 FUZZ_SRC_scenario := tests/fuzz/fuzz_scenario.c tools/wicket-sim/scenario.c daemon/confval.c
+FUZZ_SRC_json     := tests/fuzz/fuzz_json.c daemon/jsontree.c
+FUZZ_SRC_rules    := tests/fuzz/fuzz_rules.c $(DAEMON_SRC)
+FUZZ_SRC_registry := tests/fuzz/fuzz_registry.c $(DAEMON_SRC)
 FUZZ_SRC_modbus   := tests/fuzz/fuzz_modbus.c plugins/modbus/regmap.c plugins/modbus/mbmap.c daemon/confval.c
 
 .PHONY: fuzz fuzz-run

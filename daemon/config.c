@@ -1,7 +1,8 @@
 /*
  * config: read wicketd.conf into struct conf.
  *
- *   [wicketd]       site, gate, state_dir, plugin_dir, profile_dir, log_level
+ *   [wicketd]       site, gate, state_dir, plugin_dir, profile_dir, rules,
+ *                   mode, log_level
  *   [mqtt]          enabled, host, port, client_id, keepalive,
  *                   reconnect_min_ms, reconnect_max_ms, tls, ca_file,
  *                   cert_file, key_file, tls_version, username,
@@ -10,9 +11,10 @@
  *                   outbox_max_age_days, memory_queue
  *   [privacy]       key_file, publish_fields
  *   [device NAME]   plugin, profile, then the plugin's own keys
- *   [lane NAME]     direction, thermal, reader, gate, window_ms,
- *                   fever_threshold, pulse_ms
- *   [credentials]   CREDENTIAL = label     (the known credentials)
+ *   [lane NAME]     direction, thermal, reader, gate, window_ms, pulse_ms
+ *
+ * Who may pass is in the registry (registry.c) and how in the rules file
+ * (rules.c); the config only names the rules file and the gate's mode.
  *
  * Every error is reported with its file and line and checking goes on, so
  * one run of `wicketd -t` lists all of the file's own errors.  The device
@@ -115,18 +117,6 @@ static void get_long(struct ctx *x, const struct wk_conf_item *it, long min,
 			it->value, min, max);
 }
 
-static void get_double(struct ctx *x, const struct wk_conf_item *it,
-		       double min, double max, double *out)
-{
-	int rc = cv_double(it->value, min, max, out);
-
-	if (rc == -EINVAL)
-		FAIL_AT(x, it, "%s: '%s' is not a number", it->key, it->value);
-	else if (rc < 0)
-		FAIL_AT(x, it, "%s: %s is out of range %g..%g", it->key,
-			it->value, min, max);
-}
-
 static void unknown_key(struct ctx *x, const struct ini_section *s,
 			const struct wk_conf_item *it)
 {
@@ -156,6 +146,18 @@ static void parse_wicketd(struct ctx *x, const struct ini_section *s)
 		} else if (strcmp(it->key, "profile_dir") == 0) {
 			free(c->profile_dir);
 			c->profile_dir = path_from(x, it->value);
+		} else if (strcmp(it->key, "rules") == 0) {
+			free(c->rules);
+			c->rules = path_from(x, it->value);
+		} else if (strcmp(it->key, "mode") == 0) {
+			int m = rules_mode_parse(it->value);
+
+			if (m < 0)
+				FAIL_AT(x, it,
+					"mode: '%s' is not one of normal, residents-only, lockdown, open",
+					it->value);
+			else
+				c->mode = (enum rules_mode)m;
 		} else if (strcmp(it->key, "log_level") == 0) {
 			if (log_parse_level(it->value, &c->log_level) < 0)
 				FAIL_AT(x, it,
@@ -573,7 +575,6 @@ static void parse_lane(struct ctx *x, const struct ini_section *s,
 	l->line = s->line;
 	l->thermal = l->reader = l->gate = -1;
 	l->window_ms = 5000;
-	l->fever_threshold = 37.3;
 	set_str(&l->direction, "in");
 	for (size_t i = 0; i < s->n_items; i++) {
 		const struct wk_conf_item *it = &s->items[i];
@@ -596,7 +597,8 @@ static void parse_lane(struct ctx *x, const struct ini_section *s,
 		} else if (strcmp(it->key, "window_ms") == 0) {
 			get_long(x, it, 100, 60000, &l->window_ms);
 		} else if (strcmp(it->key, "fever_threshold") == 0) {
-			get_double(x, it, 34.0, 42.0, &l->fever_threshold);
+			FAIL_AT(x, it,
+				"fever_threshold: the fever threshold is a condition of the rules file now (see 'rules' in [wicketd] and docs/rules.md)");
 		} else if (strcmp(it->key, "pulse_ms") == 0) {
 			v = 0;
 			get_long(x, it, 10, 60000, &v);
@@ -608,36 +610,6 @@ static void parse_lane(struct ctx *x, const struct ini_section *s,
 	if (l->thermal_item == NULL && l->reader_item == NULL)
 		fail(x, s->file, s->line,
 		     "[lane %s]: needs a thermal sensor, a reader or both", name);
-}
-
-static void parse_credentials(struct ctx *x, const struct ini_section *s)
-{
-	struct conf *c = x->c;
-
-	struct conf_known *k;
-
-	/* a repeated [credentials] is an error already; keep it memory-safe */
-	k = realloc(c->known, (c->n_known + s->n_items + 1) * sizeof(*k));
-	if (k == NULL)
-		return;
-	c->known = k;
-	for (size_t i = 0; i < s->n_items; i++) {
-		const struct wk_conf_item *it = &s->items[i];
-		int ok = strlen(it->key) < WK_CREDENTIAL_MAX;
-
-		for (const char *p = it->key; *p; p++)
-			if (*p < 0x21 || *p > 0x7e)
-				ok = 0;
-		if (!ok) {
-			FAIL_AT(x, it,
-				"credential '%s': must be 1-63 printable characters",
-				it->key);
-			continue;
-		}
-		c->known[c->n_known].credential = strdup(it->key);
-		c->known[c->n_known].label = strdup(it->value);
-		c->n_known++;
-	}
 }
 
 /* "device NAME" -> NAME if the word matches, else NULL */
@@ -666,6 +638,8 @@ static int set_defaults(struct ctx *x, const char *path)
 	c->state_dir = strdup(WICKET_STATEDIR);
 	c->plugin_dir = strdup(WICKET_PLUGINDIR);
 	c->profile_dir = strdup(WICKET_SYSCONFDIR "/wicket/profiles");
+	c->rules = strdup(WICKET_SYSCONFDIR "/wicket/rules.json");
+	c->mode = RULES_MODE_NORMAL;
 	c->log_level = WK_LOG_INFO;
 	c->mqtt.enabled = 1;
 	c->mqtt.port = 1883;
@@ -683,7 +657,7 @@ static int set_defaults(struct ctx *x, const char *path)
 	c->ledger.memory_queue = 10000;
 	c->ledger.report_minute = 6 * 60;
 	if (x->dir == NULL || c->file == NULL || c->state_dir == NULL ||
-	    c->plugin_dir == NULL || c->profile_dir == NULL)
+	    c->plugin_dir == NULL || c->profile_dir == NULL || c->rules == NULL)
 		return -ENOMEM;
 	return 0;
 }
@@ -749,7 +723,8 @@ int conf_load(const char *path, struct conf **out, conf_error_fn err,
 				     s->name);
 			parse_lane(&x, s, name);
 		} else if (strcmp(s->name, "credentials") == 0) {
-			parse_credentials(&x, s);
+			fail(&x, s->file, s->line,
+			     "[credentials]: credentials are kept in the registry now; import them with 'wicketctl persons import' (docs/registry.md)");
 		} else if (strcmp(s->name, "ledger") == 0) {
 			parse_ledger(&x, s);
 		} else if (strcmp(s->name, "privacy") == 0) {
@@ -799,11 +774,6 @@ void conf_free(struct conf *c)
 		free(c->lanes[i].direction);
 	}
 	free(c->lanes);
-	for (size_t i = 0; i < c->n_known; i++) {
-		free(c->known[i].credential);
-		free(c->known[i].label);
-	}
-	free(c->known);
 	for (size_t i = 0; i < c->n_docs; i++)
 		ini_free(c->docs[i]);
 	free(c->docs);
@@ -820,6 +790,7 @@ void conf_free(struct conf *c)
 	free(c->state_dir);
 	free(c->plugin_dir);
 	free(c->profile_dir);
+	free(c->rules);
 	free(c->file);
 	free(c);
 }
@@ -830,12 +801,4 @@ int conf_find_device(const struct conf *c, const char *name)
 		if (strcmp(c->devices[i].name, name) == 0)
 			return (int)i;
 	return -1;
-}
-
-const char *conf_known_label(const struct conf *c, const char *credential)
-{
-	for (size_t i = 0; i < c->n_known; i++)
-		if (strcmp(c->known[i].credential, credential) == 0)
-			return c->known[i].label;
-	return NULL;
 }

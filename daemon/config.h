@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "inifile.h"
+#include "rules.h"
 
 struct conf_device {
 	char *name;
@@ -28,13 +29,7 @@ struct conf_lane {
 	int thermal, reader, gate;	/* index into devices, -1 if none */
 	const struct wk_conf_item *thermal_item, *reader_item, *gate_item;
 	long window_ms;
-	double fever_threshold;
 	unsigned pulse_ms;	/* 0: the gate's own */
-};
-
-struct conf_known {
-	char *credential;
-	char *label;
 };
 
 enum conf_mqtt_protocol {
@@ -85,6 +80,8 @@ struct conf {
 	char *state_dir;
 	char *plugin_dir;
 	char *profile_dir;
+	char *rules;		/* the rules file */
+	enum rules_mode mode;	/* the gate's mode at start */
 	int log_level;
 	struct conf_mqtt mqtt;
 	struct conf_ledger ledger;
@@ -93,8 +90,6 @@ struct conf {
 	struct conf_device *devices;
 	size_t n_lanes;
 	struct conf_lane *lanes;
-	size_t n_known;
-	struct conf_known *known;
 	/* the parsed files, which items point into */
 	size_t n_docs;
 	struct ini_doc **docs;
@@ -110,7 +105,5 @@ int conf_load(const char *path, struct conf **out, conf_error_fn err,
 void conf_free(struct conf *c);
 
 int conf_find_device(const struct conf *c, const char *name);
-/* The label of a known credential, or NULL. */
-const char *conf_known_label(const struct conf *c, const char *credential);
 
 #endif

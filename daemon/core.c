@@ -2,9 +2,16 @@
  * core: the loop's owner.  Everything here runs on the loop thread; device
  * plugins reach it only through plug_drain().
  *
- * One attempt: the lane pairs inputs -> rules_decide() -> the ledger
- * commits the passage -> the gate is told to open (only after the commit)
- * -> the outbox publishes it.  The broker is never waited for.
+ * One attempt: the lane pairs inputs -> the facts are gathered (registry,
+ * passage history, sensor state, local time, mode) -> rules_eval() -> the
+ * ledger commits the passage -> the gate is told to open (only after the
+ * commit) -> the outbox publishes it.  The broker is never waited for.
+ * A "retest" verdict sends the attempt back to its lane for a second
+ * reading.
+ *
+ * The registry is loaded at start; when an import commits to registry.db
+ * (seen by polling its data_version every second) a new copy is loaded on
+ * a thread and swapped in between two attempts.
  *
  * Reload (SIGHUP) checks the whole new config, plugins included, before
  * touching anything; an invalid one is logged line by line and the old one
@@ -13,11 +20,13 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +35,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "history.h"
 #include "json.h"
 #include "lane.h"
 #include "ledger.h"
@@ -35,10 +45,24 @@
 #include "outbox.h"
 #include "plugin.h"
 #include "privacy.h"
+#include "registry.h"
 #include "rules.h"
 
 #define MAINTAIN_MS (10 * 60 * 1000)
 #define SETTLE_MS 2000
+#define REG_POLL_MS 1000
+#define REG_RETRY_MS 30000
+
+/* A registry load running on its own thread. */
+struct reg_loader {
+	pthread_t thread;
+	int running;
+	int efd;		/* written when the thread is done */
+	char path[4096];
+	struct registry *result;
+	int rc;
+	char err[512];
+};
 
 enum dev_state { DEV_UNKNOWN, DEV_OK, DEV_FAULT };
 
@@ -65,6 +89,16 @@ struct core {
 	size_t n_pending, cap_pending;
 	uint64_t next_tag;
 	uint64_t maintain_timer, report_timer;
+	struct rules *rules;
+	enum rules_mode mode;
+	struct reg_db *regdb;
+	struct registry *reg;
+	int64_t reg_data_version;	/* -1: the last load failed */
+	int64_t reg_retry_at;		/* monotonic, after a failed load */
+	uint64_t reg_timer;
+	struct reg_loader loader;
+	struct history *hist;
+	int64_t hist_window_ms;
 };
 
 static void log_conf_error(void *ctx, const char *file, int line,
@@ -101,8 +135,15 @@ static void publish_status(struct core *c)
 	json_str(&j, "site", c->conf->site);
 	json_str(&j, "gate", c->conf->gate);
 	json_time(&j, "started", c->started_ms);
-	/* the skeleton decision has no versioned rule set yet */
-	json_null(&j, "rules_version");
+	json_str(&j, "mode", rules_mode_name(c->mode));
+	if (c->rules)
+		json_int(&j, "rules_version", rules_version(c->rules));
+	else
+		json_null(&j, "rules_version");
+	if (c->reg)
+		json_int(&j, "registry_version", reg_version(c->reg));
+	else
+		json_null(&j, "registry_version");
 	json_int(&j, "outbox", c->lg ? ledger_count_undelivered(c->lg) : -1);
 	json_raw(&j, "ledger", json_end(&l) ? l.buf : "{}");
 	json_raw(&j, "devices", json_end(&d) ? d.buf : "{}");
@@ -150,34 +191,40 @@ struct pending {
 	uint64_t tag;
 	int lane;
 	int allow;
-	struct ledger_event ev;	/* for the alarm that follows a fever */
+	enum rules_severity alarm;
+	struct ledger_event ev;	/* for the alarm that follows it */
 };
 
 /* An alarm-class event of that kind: published first, never dropped. */
 static void alarm_event(struct ledger_event *ev, const char *kind,
-			int64_t time_ms)
+			enum rules_severity sev, int64_t time_ms)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = LK_ALARM;
 	ev->priority = 1;
 	ev->time_ms = time_ms;
 	snprintf(ev->reason, sizeof(ev->reason), "%s", kind);
-	snprintf(ev->state, sizeof(ev->state), "high");
+	snprintf(ev->state, sizeof(ev->state), "%s", rules_severity_name(sev));
 }
 
 static void raise_alarm(struct core *c, const struct ledger_event *p,
-			int64_t passage_seq)
+			enum rules_severity sev, int64_t passage_seq)
 {
 	struct ledger_event ev;
 	struct json j;
 
-	alarm_event(&ev, p->reason, p->time_ms);
+	alarm_event(&ev, p->reason, sev, p->time_ms);
 	snprintf(ev.lane, sizeof(ev.lane), "%s", p->lane);
 	snprintf(ev.person, sizeof(ev.person), "%s", p->person);
+	snprintf(ev.person_id, sizeof(ev.person_id), "%s", p->person_id);
+	snprintf(ev.household_id, sizeof(ev.household_id), "%s",
+		 p->household_id);
+	snprintf(ev.rule, sizeof(ev.rule), "%s", p->rule);
+	ev.rules_version = p->rules_version;
 	ev.has_temperature = p->has_temperature;
 	ev.temperature_c = p->temperature_c;
-	snprintf(ev.message, sizeof(ev.message), "%s at lane %s", p->reason,
-		 p->lane);
+	snprintf(ev.message, sizeof(ev.message), "%.100s (lane %s)",
+		 p->message, p->lane);
 	json_begin(&j);
 	if (passage_seq > 0) {
 		char id[96];
@@ -224,7 +271,7 @@ static void on_written(void *arg, uint64_t tag, int64_t seq,
 
 		c->ledger_failing = 1;
 		ledger_stats(c->lg, &ls);
-		alarm_event(&ev, "ledger_failing", ev_wall_ms());
+		alarm_event(&ev, "ledger_failing", RULES_SEV_HIGH, ev_wall_ms());
 		snprintf(ev.message, sizeof(ev.message),
 			 "the ledger cannot write (%.100s); events held in memory",
 			 ls.error);
@@ -243,8 +290,8 @@ static void on_written(void *arg, uint64_t tag, int64_t seq,
 		 * way the person at the gate is not kept waiting */
 		if (p->allow)
 			open_gate(c, p->lane);
-		if (p->ev.alarm)
-			raise_alarm(c, &p->ev, seq);
+		if (p->alarm != RULES_SEV_NONE)
+			raise_alarm(c, &p->ev, p->alarm, seq);
 		*p = c->pending[--c->n_pending];
 	}
 	if (seq > 0 && c->mq)
@@ -262,33 +309,99 @@ static void on_ledger_fd(struct ev_loop *loop, int fd, uint32_t events,
 	ledger_dispatch(c->lg);
 }
 
-static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
+/* Local time of an attempt, for time windows. */
+static void local_time(int64_t wall_ms, struct rules_facts *f)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	f->wday = tm.tm_wday;
+	f->minute = tm.tm_hour * 60 + tm.tm_min;
+	f->date = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+/* Everything the rules may ask about this attempt. */
+static void gather_facts(struct core *c, const struct conf_lane *cl,
+			 const struct attempt *a, struct rules_facts *f,
+			 struct reg_match *m)
+{
+	memset(f, 0, sizeof(*f));
+	memset(m, 0, sizeof(*m));
+	local_time(a->time_ms, f);
+	f->mode = c->mode;
+	f->direction = strcmp(cl->direction, "out") == 0 ? RULES_DIR_OUT :
+			RULES_DIR_IN;
+	if (!a->has_credential) {
+		f->credential = cl->reader >= 0 ? RULES_CRED_MISSING :
+						  RULES_CRED_NONE;
+	} else if (c->reg == NULL) {
+		f->credential = RULES_CRED_UNKNOWN;
+	} else {
+		reg_lookup(c->reg, a->credential, a->time_ms / 1000, m);
+		f->credential = m->credential;
+		f->has_person = m->credential != RULES_CRED_UNKNOWN;
+	}
+	if (f->has_person) {
+		f->role = m->role;
+		f->person = m->person;
+		f->has_household = m->hid != 0;
+		f->has_host = m->host_hid != 0;
+		f->quarantine = m->quarantine;
+		f->observation = m->observation;
+		f->blocked = m->blocked;
+		if (c->hist)
+			hist_facts(c->hist, m->pid, m->hid, a->time_ms, f);
+	}
+	if (cl->thermal < 0)
+		f->temperature = RULES_TEMP_NONE;
+	else if (a->has_temperature)
+		f->temperature = RULES_TEMP_OK;
+	else if (c->dev[cl->thermal] == DEV_FAULT)
+		f->temperature = RULES_TEMP_FAULT;
+	else
+		f->temperature = RULES_TEMP_MISSING;
+	f->temperature_c = a->temperature_c;
+	f->retest = a->retest;
+}
+
+static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
+				    void *arg)
 {
 	struct core *c = arg;
 	const struct conf_lane *cl = &c->conf->lanes[l->index];
-	struct decide_in in = {
-		.needs_credential = cl->reader >= 0,
-		.needs_temperature = cl->thermal >= 0,
-		.has_credential = a->has_credential,
-		.credential_known = a->has_credential &&
-			conf_known_label(c->conf, a->credential) != NULL,
-		.has_temperature = a->has_temperature,
-		.temperature_c = a->temperature_c,
-		.fever_threshold = cl->fever_threshold,
-	};
-	struct decide_out out;
+	struct rules_facts f;
+	struct reg_match m;
+	struct rules_verdict v;
 	struct pending *p;
 	struct ledger_event *ev;
 	char temp[16] = "-";
 
-	rules_decide(&in, &out);
+	gather_facts(c, cl, a, &f, &m);
+	rules_eval(c->rules, &f, &v);
+	if (a->has_temperature)
+		snprintf(temp, sizeof(temp), "%.1f", a->temperature_c);
+	if (v.decision == RULES_RETEST) {
+		if (!a->final) {
+			log_info("passage lane=%s %s credential=%s temperature=%s -> retest (%s) rule=%s",
+				 cl->name, cl->direction,
+				 a->has_credential ? a->credential : "-", temp,
+				 v.reason, v.rule);
+			return LANE_RETEST;
+		}
+		/* no second re-test, none without a sensor, none while
+		 * stopping or reloading */
+		log_warn("lane %s: rule %s asks for a re-test that cannot happen now; denied",
+			 cl->name, v.rule);
+		v.decision = RULES_DENY;
+	}
 	if (c->n_pending == c->cap_pending) {
 		size_t cap = c->cap_pending ? c->cap_pending * 2 : 16;
 		struct pending *np = realloc(c->pending, cap * sizeof(*np));
 
 		if (np == NULL) {
 			log_err("lane %s: out of memory; attempt dropped", cl->name);
-			return;
+			return LANE_DONE;
 		}
 		c->pending = np;
 		c->cap_pending = cap;
@@ -297,32 +410,49 @@ static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
 	memset(p, 0, sizeof(*p));
 	p->tag = ++c->next_tag;
 	p->lane = l->index;
-	p->allow = out.decision == DECISION_ALLOW;
+	p->allow = v.decision == RULES_ALLOW;
+	p->alarm = v.alarm;
 	ev = &p->ev;
 	ev->kind = LK_PASSAGE;
 	ev->time_ms = a->time_ms;
 	snprintf(ev->lane, sizeof(ev->lane), "%s", cl->name);
 	snprintf(ev->direction, sizeof(ev->direction), "%s", cl->direction);
 	ev->has_credential = a->has_credential;
-	if (a->has_credential) {
+	if (a->has_credential)
 		snprintf(ev->credential, sizeof(ev->credential), "%s",
 			 a->credential);
-		privacy_ref(&c->privacy, a->credential, ev->person);
-	}
+	if (f.has_person && c->regdb &&
+	    reg_db_names(c->regdb, m.pid, ev->person_id, sizeof(ev->person_id),
+			 m.hid, ev->household_id, sizeof(ev->household_id)) < 0)
+		log_warn("lane %s: person %lld is no longer in registry.db; recorded without a name",
+			 cl->name, (long long)m.pid);
+	if (ev->person_id[0])
+		privacy_ref(&c->privacy, ev->person_id, ev->person);
 	ev->has_temperature = a->has_temperature;
 	ev->temperature_c = a->temperature_c;
 	snprintf(ev->decision, sizeof(ev->decision), "%s",
-		 rules_decision_name(out.decision));
-	snprintf(ev->reason, sizeof(ev->reason), "%s", out.reason);
-	ev->alarm = out.alarm;
+		 rules_decision_name(v.decision));
+	snprintf(ev->reason, sizeof(ev->reason), "%s", v.reason);
+	snprintf(ev->rule, sizeof(ev->rule), "%s", v.rule);
+	snprintf(ev->message, sizeof(ev->message), "%s", v.message);
+	ev->rules_version = c->rules ? rules_version(c->rules) : 0;
+	ev->alarm = v.alarm != RULES_SEV_NONE;
+	if (a->retest) {
+		struct json j;
 
-	if (a->has_temperature)
-		snprintf(temp, sizeof(temp), "%.1f", a->temperature_c);
-	log_msg(out.alarm ? WK_LOG_WARNING : WK_LOG_INFO,
-		"passage lane=%s %s credential=%s temperature=%s -> %s (%s)%s",
+		json_begin(&j);
+		json_num(&j, "first_temperature", a->first_temperature_c, 2);
+		snprintf(ev->detail, sizeof(ev->detail), "%s", json_end(&j));
+	}
+	if (p->allow && c->hist)
+		hist_record(c->hist, m.pid, m.hid, f.direction, a->time_ms);
+
+	log_msg(ev->alarm ? WK_LOG_WARNING : WK_LOG_INFO,
+		"passage lane=%s %s credential=%s temperature=%s -> %s (%s) rule=%s%s%s",
 		cl->name, cl->direction,
 		a->has_credential ? a->credential : "-", temp, ev->decision,
-		ev->reason, out.alarm ? " ALARM" : "");
+		ev->reason, ev->rule, a->retest ? " re-test" : "",
+		ev->alarm ? " ALARM" : "");
 	/* Commit first, then open: the gate acts in on_written(). */
 	if (c->lg == NULL || ledger_submit(c->lg, ev, p->tag) < 0) {
 		if (!c->lost_logged)
@@ -331,9 +461,10 @@ static void on_attempt(struct lane *l, const struct attempt *a, void *arg)
 		c->lost_logged = 1;
 		if (p->allow)
 			open_gate(c, p->lane);
-		return;
+		return LANE_DONE;
 	}
 	c->n_pending++;
+	return LANE_DONE;
 }
 
 static long on_lane_timer(struct ev_loop *loop, void *arg);
@@ -363,7 +494,7 @@ static long on_lane_timer(struct ev_loop *loop, void *arg)
 	(void)loop;
 	c->lane_timer = 0;
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
-		lane_expire(&c->lanes[i], now);
+		lane_expire(&c->lanes[i], now, ev_wall_ms());
 	arm_lanes(c);
 	return EV_STOP_TIMER;
 }
@@ -455,6 +586,209 @@ static const struct mqtt_handlers mqtt_handlers = {
 	.refused = on_refused,
 };
 
+/* --- rules, registry and history --------------------------------------- */
+
+static void log_rules_error(void *ctx, const char *where, const char *path,
+			    const char *msg)
+{
+	(void)ctx;
+	log_err("%s: %s: %s", where, path, msg);
+}
+
+/* 0, the number of errors (logged), or -errno */
+static int load_rules(const struct conf *cf, struct rules **out)
+{
+	int rc = rules_load(cf->rules, out, log_rules_error, NULL);
+
+	if (rc > 0)
+		log_err("%s: %d error(s) in the rules", cf->rules, rc);
+	else if (rc < 0)
+		log_err("%s: %s", cf->rules, strerror(-rc));
+	return rc;
+}
+
+struct hist_fill {
+	struct core *c;
+	size_t n, unknown;
+};
+
+static void hist_fill_one(void *arg, const char *person_id,
+			  const char *household_id, const char *direction,
+			  int64_t time_ms)
+{
+	struct hist_fill *hf = arg;
+	int64_t pid, hid = 0;
+
+	if (reg_db_pid(hf->c->regdb, person_id, &pid) < 0) {
+		hf->unknown++;	/* removed from the registry since */
+		return;
+	}
+	if (household_id[0] && reg_db_hid(hf->c->regdb, household_id, &hid) < 0)
+		hid = 0;
+	hist_record(hf->c->hist, pid, hid,
+		    strcmp(direction, "out") == 0 ? RULES_DIR_OUT : RULES_DIR_IN,
+		    time_ms);
+	hf->n++;
+}
+
+/* Read the allowed passages of [now - to_s, now - from_s) from the ledger
+ * into the history: at start, and when new rules look further back. */
+static void fill_history(struct core *c, int64_t from_s, int64_t to_s)
+{
+	struct hist_fill hf = { .c = c };
+	int64_t now = ev_wall_ms();
+
+	if (c->lg == NULL || c->regdb == NULL || c->hist == NULL || to_s <= from_s)
+		return;
+	ledger_history(c->lg, now - to_s * 1000, now - from_s * 1000,
+		       hist_fill_one, &hf);
+	log_info("history: %zu passage(s) of the last %lld h read from the ledger%s",
+		 hf.n, (long long)(to_s / 3600),
+		 hf.unknown ? " (some of persons no longer registered)" : "");
+}
+
+static void registry_path(const struct conf *cf, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", cf->state_dir, REG_FILE);
+}
+
+static void log_registry(const struct registry *r, const char *how)
+{
+	log_notice("registry version %lld %s: %zu household(s), %zu person(s), %zu credential(s), %zu KiB",
+		   (long long)reg_version(r), how, reg_households(r),
+		   reg_persons(r), reg_credentials(r), reg_memory(r) / 1024);
+}
+
+static void *loader_main(void *arg)
+{
+	struct reg_loader *ld = arg;
+	uint64_t one = 1;
+
+	ld->rc = reg_load(ld->path, &ld->result, ld->err, sizeof(ld->err));
+	if (write(ld->efd, &one, sizeof(one)) < 0)
+		ld->rc = ld->rc ? ld->rc : -errno;	/* the join still runs */
+	return NULL;
+}
+
+/* The loader's thread is done: swap in what it read. */
+static void on_loader_fd(struct ev_loop *loop, int fd, uint32_t events,
+			 void *arg)
+{
+	struct core *c = arg;
+	struct reg_loader *ld = &c->loader;
+	uint64_t n;
+
+	(void)loop;
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0 || !ld->running)
+		return;
+	pthread_join(ld->thread, NULL);
+	ld->running = 0;
+	if (ld->rc < 0) {
+		log_err("registry: %s; keeping version %lld in force, trying again in %d s",
+			ld->err, c->reg ? (long long)reg_version(c->reg) : -1LL,
+			REG_RETRY_MS / 1000);
+		c->reg_data_version = -1;
+		c->reg_retry_at = ev_mono_ms() + REG_RETRY_MS;
+		return;
+	}
+	reg_free(c->reg);
+	c->reg = ld->result;
+	ld->result = NULL;
+	log_registry(c->reg, "loaded");
+	publish_status(c);
+}
+
+static void loader_wait(struct core *c)
+{
+	if (!c->loader.running)
+		return;
+	pthread_join(c->loader.thread, NULL);
+	c->loader.running = 0;
+	reg_free(c->loader.result);
+	c->loader.result = NULL;
+}
+
+/* Poll registry.db: a commit by an import starts a load on a thread. */
+static long on_reg_timer(struct ev_loop *loop, void *arg)
+{
+	struct core *c = arg;
+	int64_t dv;
+	int rc;
+
+	(void)loop;
+	if (c->regdb == NULL || c->loader.running)
+		return REG_POLL_MS;
+	if (c->reg_data_version == -1 && ev_mono_ms() < c->reg_retry_at)
+		return REG_POLL_MS;
+	dv = reg_db_data_version(c->regdb);
+	if (dv == c->reg_data_version)
+		return REG_POLL_MS;
+	c->reg_data_version = dv;
+	registry_path(c->conf, c->loader.path, sizeof(c->loader.path));
+	c->loader.result = NULL;
+	rc = pthread_create(&c->loader.thread, NULL, loader_main, &c->loader);
+	if (rc != 0)
+		log_err("registry: cannot start a loader thread: %s", strerror(rc));
+	else
+		c->loader.running = 1;
+	return REG_POLL_MS;
+}
+
+/* Open registry.db, load it, and fill the history: start, and reload
+ * with another state_dir.  The database is created empty if missing. */
+static int open_registry(struct core *c)
+{
+	char path[4096], err[512];
+	int rc;
+
+	registry_path(c->conf, path, sizeof(path));
+	rc = reg_db_open(path, &c->regdb, err, sizeof(err));
+	if (rc == 0) {
+		c->reg_data_version = reg_db_data_version(c->regdb);
+		rc = reg_load(path, &c->reg, err, sizeof(err));
+	}
+	if (rc < 0) {
+		log_err("registry: %s", err);
+		return rc;
+	}
+	log_registry(c->reg, "loaded");
+	hist_free(c->hist);
+	c->hist = NULL;
+	rc = hist_new(&c->hist);
+	if (rc < 0)
+		return rc;
+	c->hist_window_ms = rules_history_s(c->rules) * 1000;
+	fill_history(c, 0, rules_history_s(c->rules));
+	return 0;
+}
+
+static void close_registry(struct core *c)
+{
+	loader_wait(c);
+	reg_free(c->reg);
+	c->reg = NULL;
+	reg_db_close(c->regdb);
+	c->regdb = NULL;
+	hist_free(c->hist);
+	c->hist = NULL;
+}
+
+/* New rules in force: the history keeps what they look back on. */
+static void swap_rules(struct core *c, struct rules *r)
+{
+	int64_t old_s = c->rules ? rules_history_s(c->rules) : 0;
+	int64_t new_s = rules_history_s(r);
+
+	rules_free(c->rules);
+	c->rules = r;
+	c->hist_window_ms = new_s * 1000;
+	if (new_s > old_s)
+		fill_history(c, old_s, new_s);
+	log_notice("rules version %lld in force: %zu rule(s)",
+		   (long long)rules_version(r), rules_count(r));
+}
+
 /* --- configuration in force -------------------------------------------- */
 
 /* Build lanes and device states for c->conf and start its plugins. */
@@ -473,7 +807,8 @@ static int apply(struct core *c)
 		const struct conf_lane *l = &c->conf->lanes[i];
 
 		lane_init(&c->lanes[i], (int)i, l->reader >= 0, l->thermal >= 0,
-			  l->window_ms, on_attempt, c);
+			  l->window_ms, rules_retest_window_ms(c->rules),
+			  on_attempt, c);
 	}
 	log_set_level(c->conf->log_level);
 	rc = ev_add_fd(c->loop, plug_event_fd(c->pl), EPOLLIN, on_plugin_fd, c);
@@ -617,6 +952,8 @@ static long on_maintain_timer(struct ev_loop *loop, void *arg)
 	(void)loop;
 	if (c->lg)
 		ledger_maintain(c->lg, ev_wall_ms());
+	if (c->hist)
+		hist_prune(c->hist, ev_wall_ms() - c->hist_window_ms);
 	publish_status(c);
 	return MAINTAIN_MS;
 }
@@ -683,7 +1020,8 @@ static void reload(struct core *c)
 {
 	struct conf *nc;
 	struct plugins *npl;
-	int rc, reopen_ledger, reopen_mqtt;
+	struct rules *nr = NULL;
+	int rc, reopen_ledger, reopen_mqtt, reopen_registry;
 
 	sd_notify(0, "RELOADING=1");
 	log_notice("reloading %s", c->config_path);
@@ -693,8 +1031,15 @@ static void reload(struct core *c)
 		if (rc != 0)
 			conf_free(nc);
 	}
+	if (rc == 0) {
+		rc = load_rules(nc, &nr);
+		if (rc != 0) {
+			plug_close(npl);
+			conf_free(nc);
+		}
+	}
 	if (rc != 0) {
-		log_err("reload failed (%s); keeping the configuration in force",
+		log_err("reload failed (%s); keeping the configuration and the rules in force",
 			rc > 0 ? "see the errors above" : strerror(-rc));
 		sd_notify(0, "READY=1");
 		return;
@@ -706,13 +1051,13 @@ static void reload(struct core *c)
 	 * the last poll before it; an allow among them (a single-device lane)
 	 * finds its gate stopped, and the failed command is logged. */
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
-		lane_flush(&c->lanes[i]);
+		lane_flush(&c->lanes[i], ev_wall_ms());
 	settle_pending(c, SETTLE_MS);
 	ev_del_fd(c->loop, plug_event_fd(c->pl));
 	plug_stop(c->pl);
 	plug_drain(c->pl, on_device_event, c);
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
-		lane_flush(&c->lanes[i]);
+		lane_flush(&c->lanes[i], ev_wall_ms());
 	settle_pending(c, SETTLE_MS);
 	ev_del_timer(c->loop, c->lane_timer);
 	c->lane_timer = 0;
@@ -720,7 +1065,10 @@ static void reload(struct core *c)
 	c->pl = npl;
 	reopen_ledger = strcmp(c->conf->state_dir, nc->state_dir) != 0 ||
 			memcmp(&c->conf->ledger, &nc->ledger, sizeof(nc->ledger)) != 0;
+	reopen_registry = strcmp(c->conf->state_dir, nc->state_dir) != 0;
 	reopen_mqtt = mqtt_changed(c->conf, nc);
+	if (reopen_registry)
+		close_registry(c);
 	if (reopen_mqtt) {
 		mqtt_free(c->mq);
 		c->mq = NULL;
@@ -739,6 +1087,14 @@ static void reload(struct core *c)
 	c->conf = nc;
 	if (reopen_ledger && open_ledger(c) < 0)
 		log_err("ledger: cannot open; passages are decided but NOT recorded");
+	/* the passages in flight were decided by the old rules above */
+	swap_rules(c, nr);
+	if (c->mode != nc->mode)
+		log_notice("mode %s (was %s)", rules_mode_name(nc->mode),
+			   rules_mode_name(c->mode));
+	c->mode = nc->mode;
+	if (reopen_registry && open_registry(c) < 0)
+		log_err("registry: cannot open; every credential is unknown");
 	if (reopen_mqtt && nc->mqtt.enabled &&
 	    mqtt_new(c->loop, nc, &mqtt_handlers, c, &c->mq) < 0)
 		log_err("mqtt: cannot start");
@@ -785,6 +1141,7 @@ int core_new(const char *config_path, struct core **out)
 	if (c == NULL)
 		return -ENOMEM;
 	c->sigfd = -1;
+	c->loader.efd = -1;
 	c->started_ms = ev_wall_ms();
 	c->config_path = strdup(config_path);
 	rc = ev_new(&c->loop);
@@ -808,15 +1165,34 @@ int core_new(const char *config_path, struct core **out)
 		rc = -errno;
 		goto fail;
 	}
+	c->mode = c->conf->mode;
+	rc = load_rules(c->conf, &c->rules);
+	if (rc != 0) {
+		rc = rc < 0 ? rc : -EINVAL;
+		goto fail;
+	}
+	log_notice("rules version %lld from %s: %zu rule(s)",
+		   (long long)rules_version(c->rules), c->conf->rules,
+		   rules_count(c->rules));
 	rc = open_outputs(c);
 	if (rc < 0)
 		goto fail;
+	rc = open_registry(c);
+	if (rc < 0)
+		goto fail;
+	c->loader.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->loader.efd < 0 ||
+	    ev_add_fd(c->loop, c->loader.efd, EPOLLIN, on_loader_fd, c) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	c->reg_timer = ev_add_timer(c->loop, REG_POLL_MS, on_reg_timer, c);
 	rc = apply(c);
 	if (rc < 0)
 		goto fail;
-	log_notice("wicketd %s started: site %s, gate %s, %zu lane(s), %zu device(s)",
+	log_notice("wicketd %s started: site %s, gate %s, mode %s, %zu lane(s), %zu device(s)",
 		   WICKET_VERSION, c->conf->site, c->conf->gate,
-		   c->conf->n_lanes, c->conf->n_devices);
+		   rules_mode_name(c->mode), c->conf->n_lanes, c->conf->n_devices);
 	*out = c;
 	return 0;
 fail_conf:
@@ -839,7 +1215,7 @@ int core_run(struct core *c)
 	/* attempts waiting for a partner are decided and recorded */
 	if (c->conf)
 		for (size_t i = 0; i < c->conf->n_lanes; i++)
-			lane_flush(&c->lanes[i]);
+			lane_flush(&c->lanes[i], ev_wall_ms());
 	return rc;
 }
 
@@ -850,6 +1226,9 @@ void core_free(struct core *c)
 	/* the ledger first: its last completions may still open a gate */
 	if (c->loop)
 		close_ledger(c);
+	close_registry(c);
+	rules_free(c->rules);
+	c->rules = NULL;
 	plug_close(c->pl);
 	c->pl = NULL;
 	mqtt_free(c->mq);
@@ -858,7 +1237,12 @@ void core_free(struct core *c)
 		ev_del_timer(c->loop, c->lane_timer);
 		ev_del_timer(c->loop, c->maintain_timer);
 		ev_del_timer(c->loop, c->report_timer);
+		ev_del_timer(c->loop, c->reg_timer);
+		if (c->loader.efd >= 0)
+			ev_del_fd(c->loop, c->loader.efd);
 	}
+	if (c->loader.efd >= 0)
+		close(c->loader.efd);
 	if (c->sigfd >= 0)
 		close(c->sigfd);
 	ev_free(c->loop);

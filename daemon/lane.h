@@ -2,8 +2,13 @@
  * lane: one way through the gate.  Pairs a credential read with the
  * temperature of the same person: whichever comes first waits up to
  * window_ms for the other.  A lane with only a thermal sensor (or only a
- * reader) takes each reading as a whole attempt.  Time comes in as
- * arguments, so the pairing is tested without a clock.
+ * reader) takes each reading as a whole attempt.
+ *
+ * Fever re-test: when the decision of an attempt is "retest", the lane
+ * keeps that attempt and waits up to retest_ms for a second temperature,
+ * which makes a new attempt (retest set, the first reading kept); if none
+ * comes, the attempt is closed again with no temperature.  Time comes in as
+ * arguments, so the lane is tested without a clock.
  */
 #ifndef WICKET_LANE_H
 #define WICKET_LANE_H
@@ -19,34 +24,46 @@ struct attempt {
 	char credential[WK_CREDENTIAL_MAX];
 	int has_temperature;
 	double temperature_c;
+	int retest;		/* the second reading of a re-test (or its
+				 * absence: has_temperature 0) */
+	double first_temperature_c;	/* with retest: the first reading */
+	int final;		/* no re-test can follow (shutdown, reload,
+				 * no thermal sensor): decide for good */
 };
 
 struct lane;
-typedef void (*lane_attempt_fn)(struct lane *lane, const struct attempt *a,
-				void *arg);
+/* Decide an attempt; return LANE_RETEST to ask for a second reading. */
+enum lane_verdict { LANE_DONE = 0, LANE_RETEST };
+typedef enum lane_verdict (*lane_attempt_fn)(struct lane *lane,
+					     const struct attempt *a,
+					     void *arg);
+
+enum lane_state { LANE_IDLE = 0, LANE_PAIRING, LANE_RETESTING };
 
 struct lane {
 	int index;
 	int has_reader, has_thermal;
 	int64_t window_ms;
+	int64_t retest_ms;
 	lane_attempt_fn fn;
 	void *arg;
-	/* the input waiting for its partner */
-	int pending;		/* 0, or 1 when cred or temp is waiting */
-	int64_t pending_since;	/* monotonic */
-	struct attempt a;
+	enum lane_state state;
+	int64_t since;		/* monotonic, when the wait began */
+	struct attempt a;	/* the input(s) waiting */
 };
 
 void lane_init(struct lane *l, int index, int has_reader, int has_thermal,
-	       int64_t window_ms, lane_attempt_fn fn, void *arg);
+	       int64_t window_ms, int64_t retest_ms, lane_attempt_fn fn,
+	       void *arg);
 void lane_credential(struct lane *l, int64_t mono, int64_t wall,
 		     const char *credential);
 void lane_temperature(struct lane *l, int64_t mono, int64_t wall, double t);
 /* Monotonic time at which lane_expire() has work, or -1. */
 int64_t lane_deadline(const struct lane *l);
-/* Close an attempt whose partner did not come within the window. */
-void lane_expire(struct lane *l, int64_t mono);
-/* Close a waiting attempt now (shutdown, reload). */
-void lane_flush(struct lane *l);
+/* Close a wait whose time is up. */
+void lane_expire(struct lane *l, int64_t mono, int64_t wall);
+/* Close a waiting attempt now (shutdown, reload): a pairing is decided as
+ * it is, a re-test as missing its second reading.  No new wait starts. */
+void lane_flush(struct lane *l, int64_t wall);
 
 #endif

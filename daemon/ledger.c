@@ -118,6 +118,19 @@ static const char schema_v2[] =
 	" person, temperature, decision, reason, alarm, delivered"
 	" FROM event WHERE kind = 'passage';";
 
+/* v3: what decided a passage, and who passed (the registry's ids, kept
+ * local; MQTT carries keyed hashes of them). */
+static const char migrate_v3[] =
+	"ALTER TABLE event ADD COLUMN rule TEXT;"
+	"ALTER TABLE event ADD COLUMN rules_version INTEGER;"
+	"ALTER TABLE event ADD COLUMN person_id TEXT;"
+	"ALTER TABLE event ADD COLUMN household_id TEXT;"
+	"DROP VIEW passage;"
+	"CREATE VIEW passage AS SELECT seq, time_ms, lane, direction, credential,"
+	" person, person_id, household_id, temperature, decision, reason, rule,"
+	" rules_version, alarm, detail, delivered"
+	" FROM event WHERE kind = 'passage';";
+
 /* v1 had one table, passage; its rows and its sequence move to event. */
 static const char migrate_v1[] =
 	"INSERT INTO event (seq, time_ms, kind, lane, direction, credential,"
@@ -222,19 +235,23 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 			  "DROP INDEX IF EXISTS passage_undelivered;"
 			  "DROP INDEX IF EXISTS passage_time;",
 			  err, errlen, path);
-	if (rc == 0)
+	if (rc == 0 && version < 2)
 		rc = exec(db, schema_v2, err, errlen, path);
 	if (rc == 0 && version == 1)
 		rc = exec(db, migrate_v1, err, errlen, path);
 	if (rc == 0)
-		rc = exec(db, "PRAGMA user_version = 2; COMMIT;", err, errlen,
+		rc = exec(db, migrate_v3, err, errlen, path);
+	if (rc == 0)
+		rc = exec(db, "PRAGMA user_version = 3; COMMIT;", err, errlen,
 			  path);
 	if (rc < 0) {
 		sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
 		return rc;
 	}
+	if (version > 0)
+		log_notice("%s: migrated from schema %d to %d", path, version,
+			   LEDGER_SCHEMA_VERSION);
 	if (version == 1) {
-		log_notice("%s: migrated from schema 1 to 2", path);
 		/* auto_vacuum only changes with a VACUUM */
 		exec(db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;", err,
 		     errlen, path);
@@ -332,6 +349,13 @@ static int insert(struct ledger *lg, struct ledger_event *ev)
 	bind_text(st, 13, ev->state);
 	bind_text(st, 14, ev->message);
 	bind_text(st, 15, ev->detail);
+	bind_text(st, 16, ev->rule);
+	if (ev->rules_version > 0)
+		sqlite3_bind_int64(st, 17, ev->rules_version);
+	else
+		sqlite3_bind_null(st, 17);
+	bind_text(st, 18, ev->person_id);
+	bind_text(st, 19, ev->household_id);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -569,7 +593,7 @@ static void report(struct ledger *lg, const struct report_req *r)
 		r->start, r->end));
 	json_int(&j, "quarantine_exits_refused", query_int(lg->wdb,
 		"SELECT count(*) FROM event WHERE kind = 'passage' AND"
-		" direction = 'out' AND decision = 'deny' AND reason = 'quarantine'"
+		" direction = 'out' AND decision = 'deny' AND reason = 'quarantine_exit'"
 		" AND time_ms >= ?1 AND time_ms < ?2", r->start, r->end));
 	json_int(&j, "device_faults", query_int(lg->wdb,
 		"SELECT count(*) FROM event WHERE kind = 'device' AND"
@@ -786,8 +810,10 @@ int ledger_open(const char *state_dir, const struct ledger_limits *lim,
 	    sqlite3_prepare_v2(lg->wdb,
 		"INSERT INTO event (time_ms, kind, priority, lane, direction,"
 		" credential, person, temperature, decision, reason, alarm,"
-		" device, state, message, detail)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+		" device, state, message, detail, rule, rules_version, person_id,"
+		" household_id)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		-1,
 		&lg->ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(lg->wdb,
 		"UPDATE event SET delivered = 1 WHERE seq = ?", -1, &lg->mark,
@@ -795,7 +821,8 @@ int ledger_open(const char *state_dir, const struct ledger_limits *lim,
 	    sqlite3_prepare_v2(lg->rdb,
 		"SELECT seq, time_ms, kind, priority, lane, direction,"
 		" credential, person, temperature, decision, reason, alarm,"
-		" device, state, message, detail FROM event"
+		" device, state, message, detail, rule, rules_version, person_id,"
+		" household_id FROM event"
 		" WHERE delivered = 0 AND priority = ? AND seq > ?"
 		" ORDER BY seq LIMIT 1", -1, &lg->next, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(lg->rdb,
@@ -984,6 +1011,10 @@ int ledger_next_undelivered(struct ledger *lg, int priority, int64_t after,
 		col_text(st, 13, ev->state, sizeof(ev->state));
 		col_text(st, 14, ev->message, sizeof(ev->message));
 		col_text(st, 15, ev->detail, sizeof(ev->detail));
+		col_text(st, 16, ev->rule, sizeof(ev->rule));
+		ev->rules_version = sqlite3_column_int64(st, 17);
+		col_text(st, 18, ev->person_id, sizeof(ev->person_id));
+		col_text(st, 19, ev->household_id, sizeof(ev->household_id));
 		rc = 1;
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : -EIO;
@@ -1000,4 +1031,37 @@ int64_t ledger_count_undelivered(struct ledger *lg)
 		n = sqlite3_column_int64(lg->count, 0);
 	sqlite3_reset(lg->count);
 	return n;
+}
+
+int ledger_history(struct ledger *lg, int64_t from_ms, int64_t to_ms,
+		   ledger_history_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(lg->rdb,
+		"SELECT person_id, household_id, direction, time_ms FROM event"
+		" WHERE kind = 'passage' AND decision = 'allow'"
+		" AND person_id IS NOT NULL AND time_ms >= ?1 AND time_ms < ?2"
+		" ORDER BY time_ms", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		log_err("ledger: reading the passage history: %s",
+			sqlite3_errmsg(lg->rdb));
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, from_ms);
+	sqlite3_bind_int64(st, 2, to_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *p = sqlite3_column_text(st, 0);
+		const unsigned char *h = sqlite3_column_text(st, 1);
+		const unsigned char *d = sqlite3_column_text(st, 2);
+
+		fn(arg, (const char *)p, h ? (const char *)h : "",
+		   d ? (const char *)d : "", sqlite3_column_int64(st, 3));
+	}
+	if (rc != SQLITE_DONE)
+		log_err("ledger: reading the passage history: %s",
+			sqlite3_errmsg(lg->rdb));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
 }

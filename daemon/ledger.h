@@ -23,7 +23,7 @@
 
 #include <wicket/plugin.h>
 
-#define LEDGER_SCHEMA_VERSION 2
+#define LEDGER_SCHEMA_VERSION 3
 #define LEDGER_FILE "ledger.db"
 
 enum ledger_kind {
@@ -60,7 +60,13 @@ struct ledger_event {
 	char device[40];
 	char state[16];		/* device: ok/fault; alarm: severity */
 	char message[WK_MESSAGE_MAX];
-	char detail[1024];	/* JSON: an alarm's passage, a report, an outbox notice */
+	char detail[1024];	/* JSON: an alarm's passage, a report, an outbox
+				 * notice, a re-tested passage's first reading */
+	/* passages: what decided, and who (registry ids, "" if unknown) */
+	char rule[64];
+	int64_t rules_version;
+	char person_id[64];
+	char household_id[64];
 };
 
 struct ledger_limits {
@@ -122,6 +128,13 @@ void ledger_report(struct ledger *lg, const char *day, int64_t start_ms,
 int ledger_next_undelivered(struct ledger *lg, int priority, int64_t after,
 			    struct ledger_event *ev);
 int64_t ledger_count_undelivered(struct ledger *lg);
+/* Loop thread, read connection: the allowed passages of known persons
+ * with from_ms <= time < to_ms, oldest first.  0 or -EIO. */
+typedef void (*ledger_history_fn)(void *arg, const char *person_id,
+				  const char *household_id,
+				  const char *direction, int64_t time_ms);
+int ledger_history(struct ledger *lg, int64_t from_ms, int64_t to_ms,
+		   ledger_history_fn fn, void *arg);
 const char *ledger_kind_name(enum ledger_kind k);
 
 #endif

@@ -16,6 +16,7 @@
 #include "core.h"
 #include "log.h"
 #include "plugin.h"
+#include "rules.h"
 
 #define DEFAULT_CONFIG WICKET_SYSCONFDIR "/wicket/wicketd.conf"
 
@@ -37,16 +38,28 @@ static void print_conf_error(void *ctx, const char *file, int line,
 	fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 }
 
+static void print_rules_error(void *ctx, const char *where, const char *path,
+			      const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "%s: %s: %s\n", where, path, msg);
+}
+
 /* -t: everything start-up would check, without opening any device. */
 static int check_config(const char *path)
 {
 	struct conf *c;
 	struct plugins *pl;
+	struct rules *r = NULL;
 	int rc = conf_load(path, &c, print_conf_error, NULL);
 
 	if (rc == 0) {
 		rc = plug_open(c, &pl, print_conf_error, NULL);
 		plug_close(pl);
+		if (rc == 0) {
+			rc = rules_load(c->rules, &r, print_rules_error, NULL);
+			rules_free(r);
+		}
 		conf_free(c);
 	}
 	if (rc != 0) {

@@ -3,8 +3,9 @@
  * priority, keep an event from being sent twice on one connection while
  * its PUBACK is pending, and let a new alarm overtake a backlog of
  * passages.  The window keeps a broker from being flooded after days
- * offline.  Payloads carry the pseudonymous person reference; the
- * credential and the temperature only where [privacy] asks for them.
+ * offline.  Payloads carry the pseudonymous person and household
+ * references; the credential and the temperature only where [privacy]
+ * asks for them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -83,8 +84,26 @@ const char *outbox_json(const struct ledger_event *ev, const char *site,
 			json_str(j, "person", ev->person);
 		else
 			json_null(j, "person");
+		if (ev->household_id[0] && pv) {
+			char ref[PRIVACY_REF_LEN + 1];
+
+			privacy_household_ref(pv, ev->household_id, ref);
+			json_str(j, "household", ref);
+		} else {
+			json_null(j, "household");
+		}
 		json_str(j, "decision", ev->decision);
 		json_str(j, "reason", ev->reason);
+		if (ev->rule[0])
+			json_str(j, "rule", ev->rule);
+		else
+			json_null(j, "rule");
+		if (ev->rules_version > 0)
+			json_int(j, "rules_version", ev->rules_version);
+		else
+			json_null(j, "rules_version");
+		if (ev->message[0])
+			json_str(j, "message", ev->message);
 		json_bool(j, "alarm", ev->alarm);
 		if (pv && pv->publish_credential) {
 			if (ev->has_credential)
@@ -92,11 +111,14 @@ const char *outbox_json(const struct ledger_event *ev, const char *site,
 			else
 				json_null(j, "credential");
 		}
+		/* a passage's detail is its re-test: the first reading */
+		json_bool(j, "retest", ev->detail[0] != '\0');
 		if (pv && pv->publish_temperature) {
 			if (ev->has_temperature)
 				json_num(j, "temperature", ev->temperature_c, 1);
 			else
 				json_null(j, "temperature");
+			return merge(j, ev->detail);
 		}
 		return json_end(j);
 	case LK_ALARM:
@@ -106,6 +128,8 @@ const char *outbox_json(const struct ledger_event *ev, const char *site,
 			json_str(j, "lane", ev->lane);
 		if (ev->person[0])
 			json_str(j, "person", ev->person);
+		if (ev->rule[0])
+			json_str(j, "rule", ev->rule);
 		json_str(j, "message", ev->message);
 		if (pv && pv->publish_temperature && ev->has_temperature)
 			json_num(j, "temperature", ev->temperature_c, 1);

@@ -1,8 +1,9 @@
 /*
- * privacy: the person reference.  ref = the first 16 bytes of
- * HMAC-SHA-256(key, "wicket-person:" credential), in hex.  Without the key
- * the reference tells nothing about the credential; with it a community
- * server maps its own registry to references.  The key is a file on the
+ * privacy: the person and household references.  ref = the first 16
+ * bytes of HMAC-SHA-256(key, "wicket-person:" person id) or of
+ * (key, "wicket-household:" household id), in hex.  Without the key a
+ * reference tells nothing about the id; with it a community server maps
+ * its own registry to references.  The key is a file on the
  * board, made on first start unless one is provisioned.
  */
 #include <errno.h>
@@ -143,21 +144,31 @@ int privacy_load_key(struct privacy *p, const char *path, int create,
 	return 0;
 }
 
-void privacy_ref(const struct privacy *p, const char *credential,
-		 char out[PRIVACY_REF_LEN + 1])
+static void ref(const struct privacy *p, const char *prefix, const char *id,
+		char out[PRIVACY_REF_LEN + 1])
 {
-	static const char prefix[] = "wicket-person:";
-	unsigned char msg[sizeof(prefix) + 64], mac[EVP_MAX_MD_SIZE];
+	unsigned char msg[32 + 64], mac[EVP_MAX_MD_SIZE];
 	unsigned int mac_len = 0;
-	size_t n = strlen(credential);
+	size_t np = strlen(prefix), n = strlen(id);
 
 	if (n > 63)
 		n = 63;
-	memcpy(msg, prefix, sizeof(prefix) - 1);
-	memcpy(msg + sizeof(prefix) - 1, credential, n);
-	HMAC(EVP_sha256(), p->key, (int)p->key_len, msg,
-	     sizeof(prefix) - 1 + n, mac, &mac_len);
+	memcpy(msg, prefix, np);
+	memcpy(msg + np, id, n);
+	HMAC(EVP_sha256(), p->key, (int)p->key_len, msg, np + n, mac, &mac_len);
 	for (int i = 0; i < PRIVACY_REF_LEN / 2; i++)
 		snprintf(out + 2 * i, 3, "%02x", mac[i]);
 	out[PRIVACY_REF_LEN] = '\0';
+}
+
+void privacy_ref(const struct privacy *p, const char *person_id,
+		 char out[PRIVACY_REF_LEN + 1])
+{
+	ref(p, "wicket-person:", person_id, out);
+}
+
+void privacy_household_ref(const struct privacy *p, const char *household_id,
+			   char out[PRIVACY_REF_LEN + 1])
+{
+	ref(p, "wicket-household:", household_id, out);
 }

@@ -1,7 +1,8 @@
 /*
- * privacy: what of a person leaves the board.  Events carry a pseudonymous
- * person reference, a keyed hash (HMAC-SHA-256) of the credential, that the
- * community servers can map back with the same key; the credential itself
+ * privacy: what of a person leaves the board.  Events carry pseudonymous
+ * person and household references, keyed hashes (HMAC-SHA-256) of the
+ * registry's ids, that the community servers can map back with the same
+ * key; the credential itself
  * and the temperature are sent only where [privacy] publish_fields asks
  * for them.  docs/privacy.md lists every personal datum and where it goes.
  */
@@ -26,7 +27,9 @@ struct privacy {
 int privacy_load_key(struct privacy *p, const char *path, int create,
 		     char *err, size_t errlen);
 /* out: PRIVACY_REF_LEN hex characters and a NUL. */
-void privacy_ref(const struct privacy *p, const char *credential,
+void privacy_ref(const struct privacy *p, const char *person_id,
 		 char out[PRIVACY_REF_LEN + 1]);
+void privacy_household_ref(const struct privacy *p, const char *household_id,
+			   char out[PRIVACY_REF_LEN + 1]);
 
 #endif

@@ -18,12 +18,32 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("WICKET_BUILD", os.path.join(REPO, "build"))
 PROFILES = os.path.join(REPO, "etc", "wicket", "profiles")
+RULES = os.path.join(REPO, "etc", "wicket", "rules.json")
 # WICKET_VALGRIND=1 runs wicketd and wicket-sim under memcheck; any error
 # or definite leak makes the process exit 99, which Proc.stop() reports.
 VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] \
     if os.environ.get("WICKET_VALGRIND") == "1" else []
 SLOW = 4.0 if VALGRIND else 1.0
+
+
+def registry_of(known):
+    """A registry document: each credential a resident of household h1."""
+    return {
+        "households": [{"id": "h1", "unit": "Building 1, 101"}],
+        "persons": [{"id": "p-%s" % k, "household": "h1", "role": "resident"} for k in known],
+        "credentials": [{"value": k, "kind": "card", "person": "p-%s" % k} for k in known],
+    }
+
+
+def wicketctl(*args, check=True):
+    """Run wicketctl; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([os.path.join(BUILD, "wicketctl")] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError("wicketctl %s: exit %d\n%s%s" % (" ".join(args), p.returncode,
+                                                               p.stdout, p.stderr))
+    return p.returncode, p.stdout, p.stderr
 
 
 def free_port():
@@ -185,14 +205,23 @@ class Gate:
     def __init__(self, tmp, scenario, broker_port, known=("1001", "1002", "1003"),
                  extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000,
                  publish_fields="credential, temperature", extra_conf="", mqtt_extra="",
-                 mqtt_host="127.0.0.1"):
-        """mqtt_extra: lines appended to [mqtt]; mqtt_host: its host."""
+                 mqtt_host="127.0.0.1", registry=None, rules=RULES, wicketd_extra="",
+                 direction="in"):
+        """known: credentials of residents (see registry_of), or registry: a
+        whole registry document, imported before wicketd starts; rules: the
+        rules file; mqtt_extra / wicketd_extra: lines appended to [mqtt] /
+        [wicketd]; mqtt_host: its host."""
         self.tmp = tmp
         self.mqtt_extra = mqtt_extra
         self.mqtt_host = mqtt_host
         # a command wicketd is started under (e.g. unshare), before VALGRIND
         self.wrap = []
         self.extra_conf = extra_conf    # appended to wicketd.conf as it is
+        self.rules = rules
+        self.wicketd_extra = wicketd_extra
+        self.direction = direction
+        self.registry = registry if registry is not None else registry_of(known)
+        self.imported = False
         self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
         self.broker_port = broker_port
         self.state = os.path.join(tmp, "state")
@@ -218,7 +247,7 @@ class Gate:
         with open(self.conf, "w") as f:
             f.write(
                 "[wicketd]\nsite = test\ngate = g1\nstate_dir = %s\nplugin_dir = %s\n"
-                "profile_dir = %s\nlog_level = debug\n\n"
+                "profile_dir = %s\nrules = %s\nlog_level = debug\n%s\n"
                 "[mqtt]\nhost = %s\nport = %d\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n%s\n"
                 "[device thermal1]\nplugin = modbus-thermal\nprofile = %s\nhost = 127.0.0.1\nport = %d\n"
                 "poll_ms = 50\ntimeout_ms = 300\nbackoff_max_ms = 1000\n\n"
@@ -226,15 +255,14 @@ class Gate:
                 "host = 127.0.0.1\nport = %d\npoll_ms = 50\ntimeout_ms = 300\n\n"
                 "[device gate1]\nplugin = modbus-gate\nprofile = modbus-gate-relay\nhost = 127.0.0.1\n"
                 "port = %d\npoll_ms = 200\ntimeout_ms = 300\npulse_ms = 100\n\n"
-                "[lane main]\ndirection = in\nthermal = thermal1\nreader = reader1\ngate = gate1\n"
-                "window_ms = %d\nfever_threshold = 37.3\n%s\n"
-                "[privacy]\npublish_fields = %s\n\n"
-                "[credentials]\n%s"
-                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.mqtt_host,
+                "[lane main]\ndirection = %s\nthermal = thermal1\nreader = reader1\ngate = gate1\n"
+                "window_ms = %d\n%s\n"
+                "[privacy]\npublish_fields = %s\n"
+                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.rules,
+                   self.wicketd_extra, self.mqtt_host,
                    self.broker_port, self.mqtt_extra,
                    thermal_profile, self.ports["thermal1"], self.ports["reader1"], self.ports["gate1"],
-                   window_ms, extra_lane, self.publish_fields,
-                   "".join("%s = resident\n" % k for k in known)))
+                   self.direction, window_ms, extra_lane, self.publish_fields))
             if self.extra_conf:
                 f.write("\n" + self.extra_conf)
 
@@ -242,7 +270,18 @@ class Gate:
         self.sim = Proc(VALGRIND + [os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")
         self.sim.wait_line(" ready ", 10)
 
+    def import_registry(self, doc=None, *extra):
+        """Import a registry document (default: the Gate's) with wicketctl."""
+        path = os.path.join(self.tmp, "registry-%d.json" % time.monotonic_ns())
+        with open(path, "w") as f:
+            json.dump(self.registry if doc is None else doc, f)
+        os.makedirs(self.state, exist_ok=True)
+        return wicketctl("--state-dir", self.state, "persons", "import", *extra, path)
+
     def start_wicketd(self):
+        if not self.imported:
+            self.import_registry()
+            self.imported = True
         self.wicketd = Proc(self.wrap + VALGRIND + [os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd",
                             stream="stderr")
 

@@ -10,6 +10,7 @@ PEOPLE = """
 1.3  thermal1 temp 36.6
 3.0  reader1  card 1002
 3.3  thermal1 temp 38.4
+3.9  thermal1 temp 38.5
 5.0  reader1  card 7777
 5.3  thermal1 temp 36.5
 """
@@ -20,10 +21,17 @@ def test_pass_fever_unknown(broker, subscriber, gates):
     g.start()
     ps = wait_for(lambda: len(subscriber.passages()) >= 3 and subscriber.passages(), 20, "3 passages on MQTT")
     assert [(p["credential"], p["temperature"], p["decision"], p["reason"], p["alarm"]) for p in ps] == [
-        ("1001", 36.6, "allow", "known_credential", False),
-        ("1002", 38.4, "deny", "fever", True),
+        ("1001", 36.6, "allow", "resident", False),
+        ("1002", 38.5, "deny", "fever", True),
         ("7777", 36.5, "deny", "unknown_credential", False),
     ]
+    # the fever was re-tested: the second reading decided, the first is kept
+    assert [p["retest"] for p in ps] == [False, True, False]
+    assert ps[1]["first_temperature"] == 38.4
+    # every passage says which rule of which version decided it
+    assert [p["rule"] for p in ps] == ["resident", "fever", "unknown-credential"]
+    assert all(p["rules_version"] == 1 for p in ps)
+    assert ps[0]["person"] and ps[0]["household"] and ps[2]["person"] is None
     for p in ps:
         assert p["site"] == "test" and p["gate"] == "g1" and p["lane"] == "main"
         assert p["direction"] == "in" and p["time"].endswith("Z")
@@ -32,10 +40,12 @@ def test_pass_fever_unknown(broker, subscriber, gates):
     assert len(rows) == 3 and rows[0]["seq"] < rows[1]["seq"] < rows[2]["seq"]
     assert [p["id"] for p in ps] == ["g1:%d" % r["seq"] for r in rows]
     assert [(r["credential"], r["temperature"], r["decision"], r["reason"], r["alarm"]) for r in rows] == [
-        ("1001", 36.6, "allow", "known_credential", 0),
-        ("1002", 38.4, "deny", "fever", 1),
+        ("1001", 36.6, "allow", "resident", 0),
+        ("1002", 38.5, "deny", "fever", 1),
         ("7777", 36.5, "deny", "unknown_credential", 0),
     ]
+    assert [(r["person_id"], r["household_id"], r["rules_version"]) for r in rows] == [
+        ("p-1001", "h1", 1), ("p-1002", "h1", 1), (None, None, 1)]
     # the fever raised an alarm event
     alarms = wait_for(lambda: subscriber.json("/event/alarm"), 5, "alarm event")
     assert alarms[0]["kind"] == "fever" and alarms[0]["passage"] == ps[1]["id"]
@@ -70,9 +80,10 @@ def test_sensor_stops_answering(broker, subscriber, gates):
     faults = wait_for(lambda: [e for e in subscriber.json("/event/device")
                                if e["device"] == "thermal1" and e["state"] == "fault"], 15, "fault event")
     assert "timed out" in faults[0]["message"] or "timeout" in faults[0]["message"], faults
-    # the daemon keeps running and deciding: the card alone is recorded
+    # the daemon keeps running and deciding: the card alone is recorded, and
+    # the rules hear that the sensor is in fault (not just a missing reading)
     ps = wait_for(lambda: subscriber.passages(), 15, "passage while the sensor is dead")
-    assert ps[0]["credential"] == "1001" and ps[0]["reason"] == "no_temperature"
+    assert ps[0]["credential"] == "1001" and ps[0]["reason"] == "sensor_fault"
     assert g.wicketd.p.poll() is None
     # reported once per fault spell, not once per poll
     assert len([e for e in subscriber.json("/event/device")

@@ -63,10 +63,11 @@ def test_sighup_bad_config_keeps_old_one(broker, subscriber, gates):
     g.wicketd.p.send_signal(signal.SIGHUP)
     g.wicketd.wait_line("reload failed", 5)
     assert g.wicketd.grep("%s:" % g.conf) and g.wicketd.grep("window_ms: 'soon'")
-    # a valid one that knows 7777: applied
-    open(g.conf, "w").write(good.replace("[credentials]\n", "[credentials]\n7777 = visitor\n"))
+    # a valid one in emergency-open mode, which lets the unknown 7777 in
+    open(g.conf, "w").write(good.replace("[wicketd]\n", "[wicketd]\nmode = open\n"))
     g.wicketd.p.send_signal(signal.SIGHUP)
     g.wicketd.wait_line("configuration reloaded", 10)
     rows = wait_for(lambda: len(g.rows()) == 2 and g.rows(), 15, "second passage")
     assert rows[1]["credential"] == "7777" and rows[1]["decision"] == "allow"
+    assert rows[1]["reason"] == "emergency_open"
     assert g.wicketd.p.poll() is None

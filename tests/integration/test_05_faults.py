@@ -501,13 +501,14 @@ def test_privacy_by_default(broker, subscriber, gates):
     g = gates("1.0 person reader1 thermal1 1001 36.6\n"
               "3.0 person reader1 thermal1 1002 36.5\n"
               "5.0 person reader1 thermal1 1001 36.7\n"
-              "7.0 person reader1 thermal1 1003 38.6\n",
+              "7.0 person reader1 thermal1 1003 38.6\n"
+              "7.5 thermal1 temp 38.6\n",
               broker.port, publish_fields="none")
     g.start()
     ps = wait_for(lambda: len(subscriber.passages()) >= 4 and subscriber.passages(), 20, "4 passages")
     assert [(p["decision"], p["reason"]) for p in ps] == [
-        ("allow", "known_credential"), ("allow", "known_credential"),
-        ("allow", "known_credential"), ("deny", "fever")]
+        ("allow", "resident"), ("allow", "resident"),
+        ("allow", "resident"), ("deny", "fever")]
     for p in ps:
         assert "credential" not in p and "temperature" not in p, p
         assert re.fullmatch(r"[0-9a-f]{32}", p["person"]), p
@@ -518,7 +519,8 @@ def test_privacy_by_default(broker, subscriber, gates):
     assert len(key) >= 16
 
     def ref(card):
-        return hmac.new(key, b"wicket-person:" + card.encode(), hashlib.sha256).hexdigest()[:32]
+        # the reference is of the registry's person id (conftest: p-CARD)
+        return hmac.new(key, b"wicket-person:p-" + card.encode(), hashlib.sha256).hexdigest()[:32]
     assert [p["person"] for p in ps] == [ref(c) for c in ("1001", "1002", "1001", "1003")]
     assert ps[0]["person"] == ps[2]["person"] != ps[1]["person"] != ps[3]["person"] != ps[0]["person"]
     # the ledger keeps the credential on the board, with the same reference
@@ -532,7 +534,8 @@ def test_privacy_by_default(broker, subscriber, gates):
 
 def test_alarm_carries_person(broker, subscriber, gates):
     """docs/privacy.md: alarms carry the passage's person reference."""
-    g = gates("1.0 person reader1 thermal1 1003 38.6\n", broker.port, publish_fields="none")
+    g = gates("1.0 person reader1 thermal1 1003 38.6\n1.5 thermal1 temp 38.7\n", broker.port,
+              publish_fields="none")
     g.start()
     alarm = wait_for(lambda: subscriber.json("/event/alarm"), 20, "the fever alarm")
     row = g.rows()[0]
@@ -548,7 +551,8 @@ def test_alarms_first(pbroker, gates):
               "2.0 person reader1 thermal1 1002 36.5\n"
               "3.0 person reader1 thermal1 1003 36.7\n"
               "4.0 person reader1 thermal1 1001 36.4\n"
-              "5.0 person reader1 thermal1 1002 38.9\n",
+              "5.0 person reader1 thermal1 1002 38.9\n"
+              "5.5 thermal1 temp 38.8\n",
               pbroker.port)
     g.start()
     # with the broker down: five passages stored, then the fever's alarm
@@ -589,16 +593,16 @@ def test_daily_report(tmp_path, broker, gates):
         # the report made at that start is of an empty day: start again
         con.execute("DELETE FROM event")
         rows = [  # day, hour, direction, decision, reason
-            (yday, 8, "in", "allow", "known_credential"),
-            (yday, 8, "in", "allow", "known_credential"),
-            (yday, 8, "out", "allow", "known_credential"),
+            (yday, 8, "in", "allow", "resident"),
+            (yday, 8, "in", "allow", "resident"),
+            (yday, 8, "out", "allow", "resident"),
             (yday, 8, "in", "deny", "unknown_credential"),
-            (yday, 17, "in", "allow", "known_credential"),
-            (yday, 17, "out", "allow", "known_credential"),
-            (yday, 17, "out", "allow", "known_credential"),
+            (yday, 17, "in", "allow", "resident"),
+            (yday, 17, "out", "allow", "resident"),
+            (yday, 17, "out", "allow", "resident"),
             (yday, 23, "in", "deny", "fever"),
-            (yday - datetime.timedelta(days=1), 12, "in", "allow", "known_credential"),
-            (today, 0, "in", "allow", "known_credential"),
+            (yday - datetime.timedelta(days=1), 12, "in", "allow", "resident"),
+            (today, 0, "in", "allow", "resident"),
         ]
         for i, (d, h, direction, decision, reason) in enumerate(rows):
             con.execute("INSERT INTO event (time_ms, kind, lane, direction, credential, temperature,"

@@ -72,7 +72,7 @@ static int has_error(const struct errors *e, const char *text)
 	"[device t1]\nplugin = modbus-thermal\nprofile = therm\nhost = 10.0.0.1\n" \
 	"[device r1]\nplugin = modbus-reader\nhost = 10.0.0.2\n" \
 	"[lane main]\nthermal = t1\nreader = r1\nwindow_ms = 3000\n" \
-	"fever_threshold = 37.5\n[credentials]\n1001 = flat 1\n"
+	"pulse_ms = 500\n# two lines kept so that the line numbers below stay\n\n"
 
 static int setup(void **state)
 {
@@ -121,10 +121,11 @@ static void test_good(void **state)
 	assert_int_equal(c->lanes[0].reader, 1);
 	assert_int_equal(c->lanes[0].gate, -1);
 	assert_int_equal(c->lanes[0].window_ms, 3000);
-	assert_true(c->lanes[0].fever_threshold == 37.5);
+	assert_int_equal(c->lanes[0].pulse_ms, 500);
 	assert_string_equal(c->lanes[0].direction, "in");
-	assert_non_null(conf_known_label(c, "1001"));
-	assert_null(conf_known_label(c, "1002"));
+	/* the shipped rules and the normal mode by default */
+	assert_string_equal(c->rules, WICKET_SYSCONFDIR "/wicket/rules.json");
+	assert_int_equal(c->mode, RULES_MODE_NORMAL);
 	/* relative paths are taken from the config file's directory */
 	assert_non_null(strstr(c->state_dir, dir));
 	/* the device section overrides its profile, and keeps file:line */
@@ -203,8 +204,10 @@ static const struct bad_case bad[] = {
 	  "bad.conf:2: site: 'a/b' must be 1-32 of" },
 	{ GOOD_HEAD "[lane x]\ndirection = sideways\nthermal = t1\n" GOOD_DEVICES,
 	  "bad.conf:11: direction: 'sideways' is not in or out" },
-	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\nfever_threshold = 45\n",
-	  "bad.conf:26: fever_threshold: 45 is out of range 34..42" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\nfever_threshold = 37.5\n",
+	  "bad.conf:26: fever_threshold: the fever threshold is a condition of the rules file now" },
+	{ "[wicketd]\nsite = s\ngate = g\nmode = curfew\n[mqtt]\nhost = h\n" GOOD_DEVICES,
+	  "bad.conf:4: mode: 'curfew' is not one of normal, residents-only, lockdown, open" },
 	{ "[wicketd]\nsite = s\ngate = g\nlog_level = loud\n[mqtt]\nhost = h\n" GOOD_DEVICES,
 	  "bad.conf:4: log_level: 'loud' is not one of" },
 	{ GOOD_HEAD GOOD_DEVICES "[ledger]\nreport_time = 25:00\n",
@@ -224,7 +227,7 @@ static const struct bad_case bad[] = {
 	{ GOOD_HEAD GOOD_DEVICES "[privacy]\nsalt = x\n",
 	  "bad.conf:25: unknown key 'salt' in [privacy]" },
 	{ GOOD_HEAD GOOD_DEVICES "[credentials]\n1002 = x\n1003 = y\n",
-	  "bad.conf:24: duplicate section [credentials] (first at line 22)" },
+	  "bad.conf:24: [credentials]: credentials are kept in the registry now; import them with 'wicketctl persons import'" },
 	{ GOOD_HEAD "tls_version = sslv3\n" GOOD_DEVICES,
 	  "bad.conf:10: tls_version: 'sslv3' is not tlsv1.2 or tlsv1.3" },
 	{ GOOD_HEAD "protocol = 3.1\n" GOOD_DEVICES,

@@ -263,7 +263,7 @@ static void test_migrate_v1(void **state)
 		"DELETE FROM passage WHERE seq = 3;"
 		"PRAGMA user_version = 1;");
 	lg = open_at(d);
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM event WHERE kind = 'passage'"), 2);
 	assert_int_equal(sql_int(db, "SELECT delivered FROM passage WHERE seq = 2"), 0);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'passage_v1'"), 0);
@@ -272,6 +272,49 @@ static void test_migrate_v1(void **state)
 	assert_int_equal(ledger_submit(lg, &ev, 1), 0);
 	pump(lg, 1);
 	assert_int_equal(got.seq[0], 4);
+	ledger_close(lg);
+}
+
+/* v2 -> v3: the columns of who and what decided are added; rows stay */
+static void test_migrate_v2(void **state)
+{
+	char d[128], db[160];
+	struct ledger *lg;
+	struct ledger_event ev;
+
+	(void)state;
+	sub(d, sizeof(d), "v2");
+	mkdir(d, 0700);
+	snprintf(db, sizeof(db), "%s/%s", d, LEDGER_FILE);
+	sql_exec(db,
+		"CREATE TABLE event (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" time_ms INTEGER NOT NULL, kind TEXT NOT NULL, priority INTEGER"
+		" NOT NULL DEFAULT 0, lane TEXT, direction TEXT, credential TEXT,"
+		" person TEXT, temperature REAL, decision TEXT, reason TEXT,"
+		" alarm INTEGER NOT NULL DEFAULT 0, device TEXT, state TEXT,"
+		" message TEXT, detail TEXT, delivered INTEGER NOT NULL DEFAULT 0);"
+		"CREATE VIEW passage AS SELECT seq, time_ms, lane, direction,"
+		" credential, person, temperature, decision, reason, alarm, delivered"
+		" FROM event WHERE kind = 'passage';"
+		"INSERT INTO event (time_ms, kind, lane, direction, credential,"
+		" decision, reason, delivered) VALUES"
+		" (1, 'passage', 'main', 'in', '1001', 'allow', 'known_credential', 1);"
+		"PRAGMA user_version = 2;");
+	lg = open_at(d);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM passage WHERE rule IS NULL"
+				     " AND person_id IS NULL AND rules_version IS NULL"), 1);
+	ev = passage("1003", 36.2, now_ms());
+	snprintf(ev.rule, sizeof(ev.rule), "resident");
+	ev.rules_version = 7;
+	snprintf(ev.person_id, sizeof(ev.person_id), "p-1003");
+	snprintf(ev.household_id, sizeof(ev.household_id), "h1");
+	assert_int_equal(ledger_submit(lg, &ev, 1), 0);
+	pump(lg, 1);
+	assert_int_equal(got.seq[0], 2);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM passage WHERE seq = 2 AND"
+				     " rule = 'resident' AND rules_version = 7 AND"
+				     " person_id = 'p-1003' AND household_id = 'h1'"), 1);
 	ledger_close(lg);
 }
 
@@ -424,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_schema_and_seq),
 		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_migrate_v1),
+		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_retention_and_bounds),
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_newer_schema_refused),

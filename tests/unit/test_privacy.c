@@ -56,6 +56,11 @@ static void test_hex_key_vector(void **state)
 	assert_int_equal(p.key_len, 32);
 	privacy_ref(&p, "1001", ref);
 	assert_string_equal(ref, "00e956c1b55b72b3452042ca26296a7c");
+	/* households have their own domain: another hash for the same id */
+	privacy_household_ref(&p, "h1", ref);
+	assert_string_equal(ref, "b48779e6c60641145a6b6b08aff4566b");
+	privacy_household_ref(&p, "1001", ref);
+	assert_string_not_equal(ref, "00e956c1b55b72b3452042ca26296a7c");
 }
 
 static void test_raw_key_vector(void **state)

@@ -37,13 +37,16 @@ def on_message(c, u, m):
                 return
             passages[e["id"]] = e
             t = e["time"][11:19]
-            temp = "%.1f C" % e["temperature"] if e["temperature"] is not None else "  -   "
-            out("%s  %-8s %-3s  card %-6s %s  %-5s  %s%s" % (
+            temp = "%.1f C" % e["temperature"] if e.get("temperature") is not None else "  -   "
+            if e.get("retest"):
+                temp += " (re-test of %.1f)" % e["first_temperature"]
+            out("%s  %-9s %-3s  card %-6s %s  %-5s  %s (%s)%s" % (
                 t, e["lane"], e["direction"], e["credential"] or "-", temp,
-                e["decision"].upper(), e["reason"], "  ALARM" if e["alarm"] else ""))
+                e["decision"].upper(), e["reason"], e["rule"], "  ALARM" if e["alarm"] else ""))
         elif m.topic.endswith("/event/alarm"):
             alarms += 1
-            out("%s  ALARM    %s at lane %s (%s)" % (e["time"][11:19], e["kind"], e["lane"], e["passage"]))
+            out("%s  ALARM    %s (%s) at lane %s: %s" % (e["time"][11:19], e["kind"], e["severity"],
+                                                      e.get("lane", "-"), e["message"]))
         elif m.topic.endswith("/event/device"):
             device_events += 1
             out("%s  device   %s %s: %s" % (e["time"][11:19], e["device"], e["state"], e["message"]))

@@ -1,0 +1,124 @@
+/*
+ * registry: who may pass.  Households, persons and credentials live in
+ * SQLite (state_dir/registry.db, written by imports) and are loaded into a
+ * compact read-only in-memory form for the decision (reg_load, then
+ * reg_lookup).  Memory holds only what a decision needs; the names (person
+ * and household ids) stay in the database and are read by reg_db_names()
+ * when a passage is recorded.
+ *
+ * Imports (JSON or CSV, docs/registry.md) are parsed whole first; a bad
+ * row is reported with its line and field and nothing of that file is
+ * applied.  A good one is applied in one transaction, merged (upsert by
+ * id) or as a full snapshot (replace).  Each import raises the registry's
+ * version.
+ *
+ * pid and hid are the database keys of a person and a household: they stay
+ * the same across imports for the same id, so the passage history can be
+ * keyed by them.
+ */
+#ifndef WICKET_REGISTRY_H
+#define WICKET_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rules.h"
+
+#define REG_FILE "registry.db"
+#define REG_ID_MAX 64		/* person and household ids, bytes + NUL */
+
+/* --- in memory -------------------------------------------------------- */
+
+struct registry;
+
+/* What the registry says about one credential at a time. */
+struct reg_match {
+	enum rules_cred credential;	/* UNKNOWN, REVOKED, EXPIRED,
+					 * NOT_YET_VALID or VALID */
+	/* when credential != UNKNOWN: */
+	int64_t pid;
+	enum rules_role role;
+	enum rules_validity person;
+	int64_t hid;		/* the household, 0: none */
+	int64_t host_hid;	/* a visitor's host household, 0: none */
+	int quarantine;		/* in force at that time */
+	int observation;
+	int blocked;
+};
+
+/* Read the whole registry at path (any thread; its own connection).
+ * Returns 0, or -errno with err saying what and where. */
+int reg_load(const char *path, struct registry **out, char *err,
+	     size_t errlen);
+void reg_free(struct registry *r);
+/* now_s: unix seconds.  Always fills m; credential is UNKNOWN when the
+ * value is not in the registry. */
+void reg_lookup(const struct registry *r, const char *credential,
+		int64_t now_s, struct reg_match *m);
+int64_t reg_version(const struct registry *r);
+size_t reg_households(const struct registry *r);
+size_t reg_persons(const struct registry *r);
+size_t reg_credentials(const struct registry *r);
+size_t reg_memory(const struct registry *r);	/* bytes allocated */
+
+/* --- the database ------------------------------------------------------ */
+
+struct reg_db;
+
+/* Open (creating and migrating if needed) the registry database. */
+int reg_db_open(const char *path, struct reg_db **out, char *err,
+		size_t errlen);
+void reg_db_close(struct reg_db *db);
+/* Changes whenever another connection has committed to the database
+ * (PRAGMA data_version): cheap enough to poll every second. */
+int64_t reg_db_data_version(struct reg_db *db);
+int64_t reg_db_version(struct reg_db *db);	/* the registry's version */
+/* The ids of a person and of a household (0: none): 0, or -ENOENT with
+ * the buffers set to "". */
+int reg_db_names(struct reg_db *db, int64_t pid, char *person, size_t plen,
+		 int64_t hid, char *household, size_t hlen);
+/* The keys of ids (as recorded in the ledger): 0, or -ENOENT. */
+int reg_db_pid(struct reg_db *db, const char *person, int64_t *pid);
+int reg_db_hid(struct reg_db *db, const char *household, int64_t *hid);
+
+/* --- import and export ---------------------------------------------------- */
+
+enum reg_format { REG_JSON = 0, REG_CSV };
+
+/* file, line (0: none), field (NULL: none) */
+typedef void (*reg_error_fn)(void *ctx, const char *file, int line,
+			     const char *field, const char *msg);
+
+struct reg_batch;
+
+/* Parse one file's text.  name is used in errors.  Returns 0 with *out
+ * set, the number of errors (> 0), or -ENOMEM. */
+int reg_batch_parse(const char *text, size_t len, const char *name,
+		    enum reg_format fmt, struct reg_batch **out,
+		    reg_error_fn err, void *ctx);
+void reg_batch_free(struct reg_batch *b);
+/* The rows of each table a parsed batch holds (NULL: not wanted). */
+void reg_batch_counts(const struct reg_batch *b, size_t *households,
+		      size_t *persons, size_t *credentials);
+/* Apply batches in one transaction: references (a person's household or
+ * host, a credential's person, a household's landlord) must resolve in
+ * the database or in the batches; replace removes whatever the batches do
+ * not name in the tables they carry.  Returns 0, the number of errors
+ * (> 0, nothing applied), or -errno (err reported too). */
+int reg_import(struct reg_db *db, struct reg_batch *const *b, size_t n,
+	       int replace, reg_error_fn err, void *ctx);
+/* Write the registry: JSON (one document) or CSV (table: "households",
+ * "persons" or "credentials"; NULL with JSON: all). 0 or -errno. */
+int reg_export(struct reg_db *db, enum reg_format fmt, const char *table,
+	       FILE *out);
+
+/* A time as the import formats write it: "YYYY-MM-DD" (a local date:
+ * its first second, or with until its last second, 23:59:59) or
+ * "YYYY-MM-DDTHH:MM[:SS]" followed by "Z" or "+HH:MM"/"-HH:MM".  Unix
+ * seconds from 1970 to 2106 (they fit 32 bits).  Returns 0, or -EINVAL /
+ * -ERANGE with err saying why. */
+int reg_parse_time(const char *s, int until, int64_t *out, char *err,
+		   size_t errlen);
+
+#endif

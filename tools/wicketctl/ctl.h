@@ -1,0 +1,29 @@
+/*
+ * wicketctl: the operator's command line.  main.c reads the global options
+ * and hands the rest of argv to one subcommand's file.
+ *
+ * Exit codes (every subcommand): 0 done, 1 the work failed or found a
+ * problem (an invalid file, a test case that did not match), 2 bad usage.
+ */
+#ifndef WICKET_CTL_H
+#define WICKET_CTL_H
+
+#define CTL_OK 0
+#define CTL_FAIL 1
+#define CTL_USAGE 2
+
+struct ctl_opts {
+	const char *config;	/* -c; the default config when NULL */
+	const char *state_dir;	/* --state-dir, else the config's */
+	int json;		/* --json */
+};
+
+/* The state directory: --state-dir, or state_dir of the config file.
+ * Returns a malloc'd path or NULL after printing why. */
+char *ctl_state_dir(const struct ctl_opts *o);
+
+/* argv[0] is the subcommand's name ("rules", "persons"). */
+int ctl_rules(const struct ctl_opts *o, int argc, char **argv);
+int ctl_persons(const struct ctl_opts *o, int argc, char **argv);
+
+#endif

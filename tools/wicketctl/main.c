@@ -1,0 +1,120 @@
+/*
+ * wicketctl: global options, then one subcommand.  Each subcommand lives
+ * in its own file (rules.c, persons.c) and prints its own --help.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+
+#define DEFAULT_CONFIG WICKET_SYSCONFDIR "/wicket/wicketd.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wicketctl [-c FILE] [--state-dir DIR] [--json] COMMAND ...\n"
+		"\n"
+		"commands:\n"
+		"  rules check FILE          validate a rules file\n"
+		"  rules test FILE CASES     run test cases against a rules file\n"
+		"  persons import [--replace] FILE...\n"
+		"                            import households, persons, credentials\n"
+		"  persons export [--format json|csv] [--table T]\n"
+		"                            write the registry to standard output\n"
+		"\n"
+		"  -c FILE          wicketd's configuration (default %s)\n"
+		"  --state-dir DIR  the state directory, instead of the config's\n"
+		"  --json           machine-readable output where there is output\n"
+		"\n"
+		"'wicketctl COMMAND --help' describes a command.  See wicketctl(1).\n",
+		DEFAULT_CONFIG);
+}
+
+static void print_conf_error(void *ctx, const char *file, int line,
+			     const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "%s:%d: %s\n", file, line, msg);
+}
+
+char *ctl_state_dir(const struct ctl_opts *o)
+{
+	struct conf *c;
+	char *dir;
+	int rc;
+
+	if (o->state_dir) {
+		dir = strdup(o->state_dir);
+		if (dir == NULL)
+			fprintf(stderr, "wicketctl: out of memory\n");
+		return dir;
+	}
+	rc = conf_load(o->config ? o->config : DEFAULT_CONFIG, &c,
+		       print_conf_error, NULL);
+	if (rc != 0) {
+		fprintf(stderr, "wicketctl: cannot read %s%s%s (or give --state-dir)\n",
+			o->config ? o->config : DEFAULT_CONFIG,
+			rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
+		return NULL;
+	}
+	dir = strdup(c->state_dir);
+	conf_free(c);
+	if (dir == NULL)
+		fprintf(stderr, "wicketctl: out of memory\n");
+	return dir;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_opts o = { 0 };
+	int ch;
+
+	/* "+": stop at the command; its options are its own */
+	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 's':
+			o.state_dir = optarg;
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_OK;
+		case 'V':
+			printf("wicketctl %s\n", WICKET_VERSION);
+			return CTL_OK;
+		default:
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* the subcommand parses its own options */
+	if (strcmp(argv[0], "rules") == 0)
+		return ctl_rules(&o, argc, argv);
+	if (strcmp(argv[0], "persons") == 0)
+		return ctl_persons(&o, argc, argv);
+	fprintf(stderr, "wicketctl: unknown command '%s'\n", argv[0]);
+	usage(stderr);
+	return CTL_USAGE;
+}
