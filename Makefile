@@ -29,7 +29,7 @@ BUILD      ?= build
 SANFLAGS   :=
 endif
 
-PKGS       := libmodbus libmosquitto inih sqlite3 libsystemd libssl libcrypto
+PKGS       := libmodbus libmosquitto inih sqlite3 libssl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -96,7 +96,7 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  make gcc clang libclang-rt-14-dev pkg-config libc6-dev \
-	  libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev libsystemd-dev libssl-dev \
+	  libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev libssl-dev \
 	  libcmocka-dev mosquitto mosquitto-clients openssl sqlite3 socat \
 	  python3 python3-pytest python3-paho-mqtt valgrind
 

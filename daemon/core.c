@@ -31,8 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "config.h"
 #include "core.h"
 #include "history.h"
@@ -42,6 +40,7 @@
 #include "log.h"
 #include "loop.h"
 #include "mqtt.h"
+#include "notify.h"
 #include "outbox.h"
 #include "plugin.h"
 #include "privacy.h"
@@ -1023,7 +1022,7 @@ static void reload(struct core *c)
 	struct rules *nr = NULL;
 	int rc, reopen_ledger, reopen_mqtt, reopen_registry;
 
-	sd_notify(0, "RELOADING=1");
+	notify_send("RELOADING=1");
 	log_notice("reloading %s", c->config_path);
 	rc = conf_load(c->config_path, &nc, log_conf_error, NULL);
 	if (rc == 0) {
@@ -1041,7 +1040,7 @@ static void reload(struct core *c)
 	if (rc != 0) {
 		log_err("reload failed (%s); keeping the configuration and the rules in force",
 			rc > 0 ? "see the errors above" : strerror(-rc));
-		sd_notify(0, "READY=1");
+		notify_send("READY=1");
 		return;
 	}
 	/* Close what the old config had started, then swap.  The passages
@@ -1112,7 +1111,7 @@ static void reload(struct core *c)
 	publish_status(c);
 	if (reopen_ledger && !reopen_mqtt)
 		outbox_connected(&c->ob);
-	sd_notify(0, "READY=1");
+	notify_send("READY=1");
 }
 
 static void on_signal(struct ev_loop *loop, int fd, uint32_t events, void *arg)
@@ -1209,9 +1208,9 @@ int core_run(struct core *c)
 {
 	int rc;
 
-	sd_notify(0, "READY=1");
+	notify_send("READY=1");
 	rc = ev_run(c->loop);
-	sd_notify(0, "STOPPING=1");
+	notify_send("STOPPING=1");
 	/* attempts waiting for a partner are decided and recorded */
 	if (c->conf)
 		for (size_t i = 0; i < c->conf->n_lanes; i++)

@@ -1,7 +1,8 @@
 /*
- * log: one line per message.  Under systemd (JOURNAL_STREAM set) messages go
- * to the journal with their priority; otherwise to stderr with a timestamp
- * and the level, so the demo and the tests can read them.
+ * log: one line per message on stderr.  Under systemd (JOURNAL_STREAM set)
+ * each line starts with its syslog priority, "<3>", which the journal
+ * takes as the message's priority (and adds its own timestamp); otherwise
+ * with a timestamp and the level, so the demo and the tests can read them.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -10,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <systemd/sd-journal.h>
 
 #include "log.h"
 
@@ -75,7 +74,7 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 		level = WK_LOG_DEBUG;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_journal) {
-		sd_journal_print(level, "%s", msg);
+		fprintf(stderr, "<%d>%s\n", level, msg);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -5,16 +5,24 @@
  * reference tells nothing about the id; with it a community server maps
  * its own registry to references.  The key is a file on the
  * board, made on first start unless one is provisioned.
+ *
+ * HMAC (RFC 2104) is put together here over OpenSSL's SHA-256 block
+ * functions rather than called through EVP/HMAC(): OpenSSL 3 initialises
+ * its whole default provider on the first EVP call, which costs wicketd
+ * about 2 MB of resident memory for one hash.  The key comes from
+ * getrandom() for the same reason.
  */
+/* SHA256_Init() and friends are deprecated in OpenSSL 3, kept, and plain */
+#define OPENSSL_API_COMPAT 0x10100000L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <sys/random.h>
+
+#include <openssl/sha.h>
 
 #include "privacy.h"
 
@@ -65,8 +73,9 @@ static int create_key(const char *path, char *err, size_t errlen)
 	char hex[66], tmp[4096], dir[4096], *slash;
 	int fd, rc = 0;
 
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
-		snprintf(err, errlen, "privacy key %s: no random bytes", path);
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		snprintf(err, errlen, "privacy key %s: no random bytes: %s",
+			 path, strerror(errno));
 		return -EIO;
 	}
 	for (size_t i = 0; i < sizeof(raw); i++)
@@ -144,18 +153,46 @@ int privacy_load_key(struct privacy *p, const char *path, int create,
 	return 0;
 }
 
+/* HMAC-SHA-256 (RFC 2104): H((K ^ opad) | H((K ^ ipad) | msg)), with K
+ * padded to the 64-byte block (keys are at most PRIVACY_KEY_MAX, 64). */
+static void hmac_sha256(const unsigned char *key, size_t key_len,
+			const unsigned char *msg, size_t len,
+			unsigned char mac[SHA256_DIGEST_LENGTH])
+{
+	unsigned char k[SHA256_CBLOCK] = { 0 }, pad[SHA256_CBLOCK];
+	unsigned char inner[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+
+	if (key_len > sizeof(k)) {
+		SHA256(key, key_len, k);
+	} else {
+		memcpy(k, key, key_len);
+	}
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof(pad));
+	SHA256_Update(&c, msg, len);
+	SHA256_Final(inner, &c);
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof(pad));
+	SHA256_Update(&c, inner, sizeof(inner));
+	SHA256_Final(mac, &c);
+}
+
 static void ref(const struct privacy *p, const char *prefix, const char *id,
 		char out[PRIVACY_REF_LEN + 1])
 {
-	unsigned char msg[32 + 64], mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
+	unsigned char msg[32 + 64], mac[SHA256_DIGEST_LENGTH];
 	size_t np = strlen(prefix), n = strlen(id);
 
 	if (n > 63)
 		n = 63;
 	memcpy(msg, prefix, np);
 	memcpy(msg + np, id, n);
-	HMAC(EVP_sha256(), p->key, (int)p->key_len, msg, np + n, mac, &mac_len);
+	hmac_sha256(p->key, p->key_len, msg, np + n, mac);
 	for (int i = 0; i < PRIVACY_REF_LEN / 2; i++)
 		snprintf(out + 2 * i, 3, "%02x", mac[i]);
 	out[PRIVACY_REF_LEN] = '\0';

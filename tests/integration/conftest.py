@@ -220,6 +220,7 @@ class Gate:
         self.rules = rules
         self.wicketd_extra = wicketd_extra
         self.direction = direction
+        self.env = None     # the environment of wicketd (None: the tests')
         self.registry = registry if registry is not None else registry_of(known)
         self.imported = False
         self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
@@ -283,7 +284,7 @@ class Gate:
             self.import_registry()
             self.imported = True
         self.wicketd = Proc(self.wrap + VALGRIND + [os.path.join(BUILD, "wicketd"), "-c", self.conf], "wicketd",
-                            stream="stderr")
+                            stream="stderr", env=self.env)
 
     def start(self):
         self.start_sim()

@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 
 from conftest import Broker, Subscriber, free_port, wait_for
 
@@ -71,3 +72,29 @@ def test_sighup_bad_config_keeps_old_one(broker, subscriber, gates):
     assert rows[1]["credential"] == "7777" and rows[1]["decision"] == "allow"
     assert rows[1]["reason"] == "emergency_open"
     assert g.wicketd.p.poll() is None
+
+
+def test_systemd_notify_and_journal_priorities(tmp_path, broker, gates):
+    """Under systemd: READY / RELOADING / STOPPING on $NOTIFY_SOCKET (the
+    sd_notify protocol), and each log line prefixed by its syslog priority
+    for the journal when JOURNAL_STREAM is set."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(15)
+    try:
+        g = gates("1.0 reader1 card 1001\n", broker.port)
+        g.env = dict(os.environ, NOTIFY_SOCKET=path, JOURNAL_STREAM="8:12345")
+        g.start()
+        assert sock.recv(256) == b"READY=1"
+        g.wicketd.p.send_signal(signal.SIGHUP)
+        assert sock.recv(256) == b"RELOADING=1"
+        assert sock.recv(256) == b"READY=1"
+        g.wicketd.wait_line("configuration reloaded", 5)
+        assert g.wicketd.stop(signal.SIGTERM) == 0
+        assert sock.recv(256) == b"STOPPING=1"
+        lines = [l for l in g.wicketd.output() if l.strip()]
+        assert lines and all(l[0] == "<" and l[2] == ">" and l[1] in "34567" for l in lines), lines[:5]
+        assert any(l.startswith("<5>wicketd ") and " started: " in l for l in lines), lines[:5]
+    finally:
+        sock.close()

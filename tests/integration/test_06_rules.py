@@ -188,3 +188,28 @@ def test_rules_reload(broker, gates, tmp_path):
     g.wicketd.wait_line("configuration reloaded", 5)
     rows = passages(g, 2, 20)
     assert (rows[1]["rules_version"], rows[1]["rule"], rows[1]["decision"]) == (2, "closed", "deny")
+
+
+def test_wicketctl_rules_check_and_test(tmp_path):
+    """What an administrator runs before pushing a rule change."""
+    cases = os.path.join(os.path.dirname(RULES), "rules-cases.json")
+    rc, out, err = wicketctl("rules", "check", RULES)
+    assert rc == 0 and "OK (version 1" in out, (out, err)
+    rc, out, err = wicketctl("rules", "test", RULES, cases)
+    assert rc == 0 and "FAIL" not in out, out
+    # a case whose expectation the rules do not meet: a table row says
+    # FAIL and the exit status says so
+    bad = str(tmp_path / "cases.json")
+    with open(bad, "w") as f:
+        json.dump({"cases": [{"name": "resident in", "given": {"role": "resident"},
+                              "expect": {"decision": "allow", "rule": "resident"}},
+                             {"name": "quarantine out", "given": {"quarantine": True, "direction": "out"},
+                              "expect": {"decision": "allow", "rule": "resident"}}]}, f)
+    rc, out, err = wicketctl("rules", "test", RULES, bad, check=False)
+    assert rc == 1 and "FAIL" in out and "quarantine-exit" in out, (out, err)
+    # a broken rules file: its position and JSON path
+    broken = str(tmp_path / "broken.json")
+    with open(broken, "w") as f:
+        f.write('{"version": 1,\n "rules": [{"id": "a", "action": "let-in", "reason": "resident", "message": "m"}]}')
+    rc, out, err = wicketctl("rules", "check", broken, check=False)
+    assert rc == 1 and "broken.json:2:" in err and "$.rules[0].action" in err, err

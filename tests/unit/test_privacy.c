@@ -63,6 +63,22 @@ static void test_hex_key_vector(void **state)
 	assert_string_not_equal(ref, "00e956c1b55b72b3452042ca26296a7c");
 }
 
+/* a key of a whole SHA-256 block, the longest there is */
+static void test_block_key_vector(void **state)
+{
+	struct privacy p = { 0 };
+	char path[128], err[256], ref[PRIVACY_REF_LEN + 1], hex[130];
+
+	(void)state;
+	for (int i = 0; i < 64; i++)
+		snprintf(hex + 2 * i, 3, "%02x", i);
+	put("block.key", hex, path, sizeof(path));
+	assert_int_equal(privacy_load_key(&p, path, 0, err, sizeof(err)), 0);
+	assert_int_equal(p.key_len, 64);
+	privacy_ref(&p, "p-9", ref);
+	assert_string_equal(ref, "6fbd462d5e7427e2887cd4094e93f029");
+}
+
 static void test_raw_key_vector(void **state)
 {
 	struct privacy p = { 0 };
@@ -118,6 +134,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hex_key_vector),
 		cmocka_unit_test(test_raw_key_vector),
+		cmocka_unit_test(test_block_key_vector),
 		cmocka_unit_test(test_short_and_missing),
 		cmocka_unit_test(test_made_on_first_start),
 	};
