@@ -23,12 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "fsutil.h"
 #include "json.h"
 #include "ledger.h"
 #include "log.h"
@@ -154,25 +154,6 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int mkdirs(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
-			return -errno;
-		path[i] = dir[i];
-	}
-	return 0;
 }
 
 static int pragma_int(sqlite3 *db, const char *sql, int *out)
@@ -760,7 +741,7 @@ int ledger_open(const char *state_dir, const struct ledger_limits *lim,
 	int rc;
 
 	*out = NULL;
-	rc = mkdirs(state_dir);
+	rc = fs_mkdirs(state_dir, 0750);
 	if (rc < 0) {
 		snprintf(err, errlen, "state_dir %s: %s", state_dir,
 			 strerror(-rc));

@@ -21,14 +21,13 @@
  * flags a reachable rule, and may miss an unreachable one.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "fsutil.h"
 #include "jsontree.h"
 #include "rules.h"
 
@@ -427,62 +426,6 @@ static int parse_hhmm(const char *s)
 	    digits(s + 3, 2, &m) || h > 23 || m > 59)
 		return -EINVAL;
 	return h * 60 + m;
-}
-
-/* --- reading files ------------------------------------------------------- */
-
-int rules_read_file(const char *path, char **text, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = NULL;
-	int fd, rc = 0;
-
-	*text = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t got;
-
-		if (n + 1 >= cap || buf == NULL) {
-			char *nb;
-
-			if (buf != NULL)
-				cap *= 2;
-			if (cap > RULES_FILE_MAX + 2)
-				cap = RULES_FILE_MAX + 2;
-			nb = realloc(buf, cap);
-			if (nb == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		got = read(fd, buf + n, cap - 1 - n);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n > RULES_FILE_MAX) {
-			rc = -EFBIG;
-			break;
-		}
-	}
-	close(fd);
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
 }
 
 /* --- validation: errors, paths ------------------------------------------ */
@@ -1567,7 +1510,7 @@ int rules_parse(const char *text, size_t len, const char *name,
 static int read_or_fail(struct pctx *x, const char *path, char **text,
 			size_t *len)
 {
-	int rc = rules_read_file(path, text, len);
+	int rc = fs_read_file(path, RULES_FILE_MAX, text, len);
 
 	if (rc == -ENOMEM)
 		return rc;

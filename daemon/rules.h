@@ -123,9 +123,6 @@ extern const char *const rules_reasons[];
 
 #define RULES_FILE_MAX (1 << 20)	/* rules and case files, bytes */
 
-/* Read a whole file of at most RULES_FILE_MAX bytes into a malloc'd,
- * NUL-terminated buffer.  0, -EFBIG when bigger, -ENOMEM or -errno. */
-int rules_read_file(const char *path, char **text, size_t *len);
 /* "YYYY-MM-DD", a real calendar date from 1970: 0 with *date = YYYYMMDD
  * and *wday (0 = Sunday), either may be NULL; or -EINVAL. */
 int rules_date_parse(const char *s, int *date, int *wday);

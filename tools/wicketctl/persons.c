@@ -16,9 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "ctl.h"
+#include "fsutil.h"
 #include "registry.h"
 
 #define FILE_MAX ((size_t)1 << 30)	/* an import file, bytes */
@@ -107,68 +107,6 @@ static int format_of(const char *path, enum reg_format *fmt)
 	return 0;
 }
 
-/* The whole file (- is standard input) in a malloc'd buffer. */
-static int read_all(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	size_t len = 0, cap = 0, n;
-	char *buf = NULL;
-	int rc = 0;
-
-	if (f == NULL)
-		return -errno;
-	do {
-		if (cap - len < 65536) {
-			char *b;
-
-			cap = cap ? cap * 2 : 65536;
-			if (cap > FILE_MAX + 1) {
-				rc = -EFBIG;
-				break;
-			}
-			b = realloc(buf, cap);
-			if (b == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			buf = b;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	if (rc == 0 && ferror(f))
-		rc = -EIO;
-	if (f != stdin)
-		fclose(f);
-	if (rc != 0) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
-/* mkdir -p, mode 0750 like wicketd's own state directory */
-static int make_dirs(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
-			return -errno;
-		path[i] = dir[i];
-	}
-	return 0;
-}
-
 /* STATE_DIR/registry.db; create: make the state directory if missing (an
  * import before wicketd's first start) */
 static char *registry_path(const struct ctl_opts *o, int create)
@@ -179,7 +117,7 @@ static char *registry_path(const struct ctl_opts *o, int create)
 
 	if (dir == NULL)
 		return NULL;
-	if (create && (rc = make_dirs(dir)) < 0) {
+	if (create && (rc = fs_mkdirs(dir, 0750)) < 0) {
 		fprintf(stderr, "wicketctl: cannot create %s: %s\n", dir,
 			strerror(-rc));
 		free(dir);
@@ -263,7 +201,7 @@ static int cmd_import(const struct ctl_opts *o, int argc, char **argv)
 
 		if (!have_format)
 			format_of(file, &fmt);
-		rc = read_all(file, &text, &len);
+		rc = fs_read_file(file, FILE_MAX, &text, &len);
 		if (rc != 0) {
 			fprintf(stderr, "%s: %s\n", file, strerror(-rc));
 			errors++;
