@@ -159,8 +159,27 @@ static const struct bad_case bad[] = {
 	{ "1 thermal1 raw -32769", "bad register value" },
 	{ "1 thermal1 raw 1.5", "bad register value" },
 	{ "1 gate1 raw 1", "'raw' needs a thermal device" },
-	{ "1 thermal1 fault", "'fault' takes 1 argument" },
+	{ "1 thermal1 fault", "'fault' takes a kind (none, silent" },
 	{ "1 thermal1 fault broken", "unknown fault 'broken'" },
+	{ "1 thermal1 fault Silent", "unknown fault 'Silent'" },
+	{ "1 thermal1 fault silent 1", "'fault silent' takes no argument" },
+	{ "1 thermal1 fault none now", "'fault none' takes no argument" },
+	{ "1 thermal1 fault crc 2", "'fault crc' takes no argument" },
+	{ "1 thermal1 fault garbage x", "'fault garbage' takes no argument" },
+	{ "1 gate1 fault disconnect 5", "'fault disconnect' takes no argument" },
+	{ "1 thermal1 fault exception 0", "bad exception code '0': expected "
+					  "1 to 255" },
+	{ "1 thermal1 fault exception 256", "bad exception code '256'" },
+	{ "1 thermal1 fault exception -1", "bad exception code '-1'" },
+	{ "1 thermal1 fault exception four", "bad exception code 'four'" },
+	{ "1 thermal1 fault exception 4 5", "takes at most one argument" },
+	{ "1 thermal1 fault late", "'fault late' takes one argument: the delay "
+				   "in milliseconds (1 to 60000)" },
+	{ "1 thermal1 fault late 0", "bad delay '0' for 'fault late': expected "
+				     "1 to 60000 milliseconds" },
+	{ "1 thermal1 fault late 60001", "bad delay '60001'" },
+	{ "1 thermal1 fault late 1.5", "bad delay '1.5'" },
+	{ "1 thermal1 fault late 100 200", "'fault late' takes one argument" },
 	{ "1 nobody fault none", "unknown device 'nobody'" },
 	{ "1 gate1 state ajar", "bad state 'ajar'" },
 	{ "1 gate1 state 65536", "bad state" },
@@ -197,6 +216,66 @@ static void test_bad_lines(void **state)
 		if (strstr(msg, bad[i].msg) == NULL)
 			fail_msg("case %zu '%s': message '%s' lacks '%s'", i,
 				 bad[i].line, msg, bad[i].msg);
+	}
+}
+
+struct fault_case {
+	const char *line;
+	int device;
+	enum scn_fault fault;
+	unsigned arg;
+	const char *text;	/* for the step=fault value= log */
+};
+
+static const struct fault_case faults[] = {
+	{ "1 thermal1 fault none", TH, SCN_FAULT_NONE, 0, "none" },
+	{ "1 thermal1 fault silent", TH, SCN_FAULT_SILENT, 0, "silent" },
+	{ "1 thermal1 fault exception", TH, SCN_FAULT_EXCEPTION, 4,
+	  "exception" },
+	{ "1 reader1 fault exception 6", RD, SCN_FAULT_EXCEPTION, 6,
+	  "exception,6" },
+	{ "1 reader1 fault exception 1", RD, SCN_FAULT_EXCEPTION, 1,
+	  "exception,1" },
+	{ "1 reader1 fault exception 255", RD, SCN_FAULT_EXCEPTION, 255,
+	  "exception,255" },
+	{ "1 reader1 fault exception 0x0b", RD, SCN_FAULT_EXCEPTION, 11,
+	  "exception,0x0b" },
+	{ "1 gate1 fault late 1", GT, SCN_FAULT_LATE, 1, "late,1" },
+	{ "1 gate1 fault late 800", GT, SCN_FAULT_LATE, 800, "late,800" },
+	{ "1 gate1 fault late 60000", GT, SCN_FAULT_LATE, 60000,
+	  "late,60000" },
+	{ "1 thermal1 fault crc", TH, SCN_FAULT_CRC, 0, "crc" },
+	{ "1 thermal1 fault garbage # comment", TH, SCN_FAULT_GARBAGE, 0,
+	  "garbage" },
+	{ "1\tgate1\tfault\tdisconnect", GT, SCN_FAULT_DISCONNECT, 0,
+	  "disconnect" },
+};
+
+static void test_fault_lines(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(faults); i++) {
+		const struct fault_case *c = &faults[i];
+		struct scn_step st[2];
+		char msg[256] = "";
+		int n;
+
+		n = scn_parse_line(c->line, devs, N(devs), st, msg, sizeof(msg));
+		if (n != 1)
+			fail_msg("case %zu '%s': got %d (%s)", i, c->line, n,
+				 msg);
+		assert_int_equal(st[0].action, SCN_FAULT);
+		assert_int_equal(st[0].at_ms, 1000);
+		assert_int_equal(st[0].device, c->device);
+		if (st[0].fault != c->fault || st[0].fault_arg != c->arg)
+			fail_msg("case %zu '%s': fault %s %u, want %s %u", i,
+				 c->line, scn_fault_name(st[0].fault),
+				 st[0].fault_arg, scn_fault_name(c->fault),
+				 c->arg);
+		assert_string_equal(st[0].text, c->text);
+		/* the name goes back to what the line said */
+		assert_int_equal(strncmp(c->text, scn_fault_name(c->fault),
+					 strlen(scn_fault_name(c->fault))), 0);
 	}
 }
 
@@ -409,6 +488,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_lines),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_fault_lines),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file_good),
 		cmocka_unit_test(test_person),

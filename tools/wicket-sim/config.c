@@ -9,8 +9,10 @@
  *   [device thermal1]
  *   kind = thermal                  ; thermal | reader | gate
  *   profile = generic-ir-thermal    ; <profile_dir>/<name>.conf
- *   listen = 127.0.0.1:1502         ; IPv4 address (or *) and port
- *   unit = 1
+ *   listen = 127.0.0.1:1502         ; IPv4 address (or *) and port, or
+ *   ; serial = /dev/ttyUSB0         ; a tty (Modbus RTU), shared by unit
+ *   ; baud = 9600                   ; serial only, default 9600
+ *   unit = 1                        ; TCP 0..255, RTU 1..247
  *   scale = 0.01                    ; any other key overrides the profile's
  *
  * A device's register map is read by mbmap, the code the Modbus plugins
@@ -18,7 +20,9 @@
  * way wicketd merges a [device] section over its profile.  So the sim
  * accepts and refuses exactly the profiles the daemon does.  Link keys in a
  * profile (host, port, poll_ms ...) describe the daemon's side and are
- * ignored here; `listen` and `unit` say where the sim answers.
+ * ignored here; `listen` or `serial`, and `unit`, say where the sim
+ * answers.  Devices naming the same `serial` path share one line (one fd,
+ * one speed), as devices naming the same `listen` address share a socket.
  *
  * Every error is printed as "file:line: message" and counted; loading goes
  * on after an error so one run shows them all.
@@ -197,8 +201,8 @@ static int parse_listen(struct loader *ld, const struct wk_conf_item *it,
 			      l->host);
 			return -EINVAL;
 		}
-		/* libmodbus binds any address when the text starts with '0';
-		 * keep the text canonical so that quirk can't surprise. */
+		/* the canonical text, for messages and for
+		 * add_listener's comparisons */
 		inet_ntop(AF_INET, &a, l->host, sizeof(l->host));
 	}
 	rc = cv_long(colon + 1, 0, 65535, &port);
@@ -210,6 +214,53 @@ static int parse_listen(struct loader *ld, const struct wk_conf_item *it,
 	l->port = (int)port;
 	snprintf(l->addr, sizeof(l->addr), "%s:%d", l->host, l->port);
 	return 0;
+}
+
+/* The index of the serial line at it->value, adding it if new; -1 if the
+ * path is empty or the line already runs at another speed. */
+static long add_line(struct loader *ld, const char *name,
+		     const struct wk_conf_item *it, unsigned baud,
+		     const struct wk_conf_item *baud_it, int sec_line)
+{
+	struct sim *sim = ld->sim;
+	struct sim_line *p;
+	char *path;
+
+	if (it->value[0] == '\0') {
+		errat(ld, it->file, it->line, "device %s: serial: empty path",
+		      name);
+		return -1;
+	}
+	for (size_t i = 0; i < sim->n_lines; i++) {
+		const struct sim_line *o = &sim->lines[i];
+
+		if (strcmp(o->path, it->value) != 0)
+			continue;
+		if (o->baud != baud) {
+			errat(ld, baud_it ? baud_it->file : it->file,
+			      baud_it ? baud_it->line : it->line,
+			      "device %s: baud: %u differs from %u of the "
+			      "device at line %d on %s; devices on one line "
+			      "share its speed", name, baud, o->baud,
+			      o->cfg_line, o->path);
+			return -1;
+		}
+		return (long)i;
+	}
+	path = strdup(it->value);
+	p = path ? realloc(sim->lines, (sim->n_lines + 1) * sizeof(*p)) : NULL;
+	if (p == NULL) {
+		free(path);
+		errat(ld, it->file, it->line, "out of memory");
+		return -1;
+	}
+	sim->lines = p;
+	memset(&p[sim->n_lines], 0, sizeof(p[0]));
+	p[sim->n_lines].path = path;
+	p[sim->n_lines].baud = baud;
+	p[sim->n_lines].cfg_line = sec_line;
+	p[sim->n_lines].conn.fd = -1;
+	return (long)sim->n_lines++;
 }
 
 /* The index of the listener for l, adding it if new; -1 on a clash. */
@@ -249,15 +300,17 @@ static long add_listener(struct loader *ld, const struct wk_conf_item *it,
 static int own_key(const char *key)
 {
 	return strcmp(key, "kind") == 0 || strcmp(key, "profile") == 0 ||
-	       strcmp(key, "listen") == 0 || strcmp(key, "unit") == 0;
+	       strcmp(key, "listen") == 0 || strcmp(key, "serial") == 0 ||
+	       strcmp(key, "baud") == 0 || strcmp(key, "unit") == 0;
 }
 
 /* Link keys of a profile: the daemon's business. */
 static int link_key(const char *key)
 {
 	static const char *const keys[] = {
-		"host", "port", "unit", "poll_ms", "timeout_ms",
-		"backoff_max_ms",
+		"host", "port", "serial", "baud", "parity", "data_bits",
+		"stop_bits", "rs485", "unit", "poll_ms", "timeout_ms",
+		"retries", "backoff_max_ms", "frame_gap_ms",
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -332,7 +385,7 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 	struct sim *sim = ld->sim;
 	struct sim_dev dev = { .file = sec->file, .line = sec->line };
 	struct dev_ctx dc = { ld, name, sec->file, sec->line };
-	const struct wk_conf_item *kind, *prof, *listen, *unit;
+	const struct wk_conf_item *kind, *prof, *listen, *serial, *baud, *unit;
 	struct sim_listener l = { .fd = -1 };
 	struct ini_doc *pdoc = NULL;
 	struct wk_conf conf = { .name = name, .file = sec->file,
@@ -341,7 +394,8 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 	unsigned char *used = NULL;
 	struct sim_dev *p;
 	int before = ld->errors, rc = 0;
-	long li = -1, v;
+	long li = -1, v, baud_v = 9600;
+	const char *where;
 
 	if (!good_name(name)) {
 		errat(ld, sec->file, sec->line,
@@ -374,30 +428,65 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 		      "gate", name, kind->value);
 
 	listen = ini_get(sec, "listen");
-	if (listen == NULL)
+	serial = ini_get(sec, "serial");
+	baud = ini_get(sec, "baud");
+	if (baud != NULL && serial == NULL)
+		errat(ld, baud->file, baud->line,
+		      "device %s: baud goes with serial, not with listen",
+		      name);
+	if (baud != NULL && serial != NULL) {
+		if (cv_long(baud->value, 1, 4000000, &baud_v) < 0 ||
+		    !serve_baud_ok((unsigned)baud_v))
+			errat(ld, baud->file, baud->line,
+			      "device %s: baud: '%s' is not a serial speed "
+			      "(1200, 2400, 4800, 9600, 19200, 38400, 57600, "
+			      "115200, ...)", name, baud->value);
+	}
+	if (listen != NULL && serial != NULL) {
+		errat(ld, serial->file, serial->line,
+		      "device %s: 'serial' and 'listen' (line %d) exclude "
+		      "each other: a device is on a serial line or on a TCP "
+		      "address", name, listen->line);
+	} else if (listen == NULL && serial == NULL) {
 		errat(ld, sec->file, sec->line,
-		      "device %s: missing key 'listen' (ADDRESS:PORT)", name);
-	else if (parse_listen(ld, listen, &l) == 0)
-		li = add_listener(ld, listen, &l);
+		      "device %s: missing key 'listen' (ADDRESS:PORT) or "
+		      "'serial' (a tty path)", name);
+	} else if (listen != NULL) {
+		dev.link = SIM_TCP;
+		if (parse_listen(ld, listen, &l) == 0)
+			li = add_listener(ld, listen, &l);
+	} else {
+		dev.link = SIM_RTU;
+		if (ld->errors == before)
+			li = add_line(ld, name, serial, (unsigned)baud_v,
+				      baud, sec->line);
+	}
 
 	dev.unit = 1;
 	unit = ini_get(sec, "unit");
 	if (unit != NULL) {
-		if (cv_long(unit->value, 0, 255, &v) < 0)
+		long lo = dev.link == SIM_RTU ? 1 : 0;
+		long hi = dev.link == SIM_RTU ? 247 : 255;
+
+		if (cv_long(unit->value, lo, hi, &v) < 0)
 			errat(ld, unit->file, unit->line,
-			      "device %s: unit: '%s' is not 0..255", name,
-			      unit->value);
+			      "device %s: unit: '%s' is not %ld..%ld%s", name,
+			      unit->value, lo, hi,
+			      dev.link == SIM_RTU ? " (Modbus RTU)" : "");
 		else
 			dev.unit = (int)v;
 	}
 	for (size_t i = 0; li >= 0 && i < sim->n_devs; i++) {
-		if (sim->devs[i].listener == (size_t)li &&
-		    sim->devs[i].unit == dev.unit)
-			errat(ld, unit ? unit->file : sec->file,
-			      unit ? unit->line : sec->line,
-			      "device %s: unit %d on %s is already device %s",
-			      name, dev.unit, sim->listeners[li].addr,
-			      sim->devs[i].name);
+		if (sim->devs[i].link != dev.link ||
+		    sim->devs[i].port != (size_t)li ||
+		    sim->devs[i].unit != dev.unit)
+			continue;
+		where = dev.link == SIM_RTU ? sim->lines[li].path
+					    : sim->listeners[li].addr;
+		errat(ld, unit ? unit->file : sec->file,
+		      unit ? unit->line : sec->line,
+		      "device %s: unit %d on %s is already device %s",
+		      name, dev.unit, where, sim->devs[i].name);
 	}
 
 	prof = ini_get(sec, "profile");
@@ -436,7 +525,7 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 	if (ld->errors > before)
 		goto out;
 
-	dev.listener = (size_t)li;
+	dev.port = (size_t)li;
 	dev.name = strdup(name);
 	if (dev.name == NULL || dev_init(&dev) < 0) {
 		errat(ld, sec->file, sec->line, "out of memory");
@@ -446,7 +535,7 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 	p = realloc(sim->devs, (sim->n_devs + 1) * sizeof(*p));
 	if (p == NULL) {
 		errat(ld, sec->file, sec->line, "out of memory");
-		modbus_mapping_free(dev.map);
+		dev_free(&dev);
 		free(dev.name);
 		goto out;
 	}
@@ -562,33 +651,22 @@ int simconf_load(struct sim *sim, const char *path)
 
 void simconf_free(struct sim *sim)
 {
+	serve_close(sim);
 	for (size_t i = 0; i < sim->n_devs; i++) {
-		modbus_mapping_free(sim->devs[i].map);
+		dev_free(&sim->devs[i]);
 		free(sim->devs[i].name);
 	}
 	free(sim->devs);
 	sim->devs = NULL;
 	sim->n_devs = 0;
-	for (size_t i = 0; i < sim->n_clients; i++)
-		if (sim->clients[i].fd >= 0)
-			close(sim->clients[i].fd);
-	free(sim->clients);
-	sim->clients = NULL;
-	sim->n_clients = 0;
-	for (size_t i = 0; i < sim->n_listeners; i++) {
-		struct sim_listener *l = &sim->listeners[i];
-
-		if (l->ctx != NULL) {
-			/* the sockets are ours, not the context's */
-			modbus_set_socket(l->ctx, -1);
-			modbus_free(l->ctx);
-		}
-		if (l->fd >= 0)
-			close(l->fd);
-	}
 	free(sim->listeners);
 	sim->listeners = NULL;
 	sim->n_listeners = 0;
+	for (size_t i = 0; i < sim->n_lines; i++)
+		free(sim->lines[i].path);
+	free(sim->lines);
+	sim->lines = NULL;
+	sim->n_lines = 0;
 	scn_free(sim->scn);
 	sim->scn = NULL;
 	free(sim->config_file);

@@ -1,9 +1,10 @@
 /*
  * device: what one simulated device does with its registers.
  *
- * Each device has its own libmodbus mapping, from address 0 up to the
- * highest address its profile uses, so a daemon that reads outside the
- * profile gets "illegal data address", as it would from a strict device.
+ * Each device has its own register map (frame.h), from address 0 up to
+ * the highest address its profile uses, so a daemon that reads outside
+ * the profile gets "illegal data address", as it would from a strict
+ * device.
  *
  *   thermal  `temp` encodes with rm_encode, `raw` writes registers as given;
  *            either then bumps sequence_register or sets ready_register = 1
@@ -14,24 +15,36 @@
  *            (status_register = 1), zero closes (status_register = 0)
  *
  * Gate commands are found by decoding the request (function codes 5, 15,
- * 6, 16, 22, 23) rather than by comparing the mapping before and after,
- * because a second "open" while already open changes nothing in the
- * mapping but is still a command the installer wants to see.  A write is
- * counted only if libmodbus will accept it (same range checks).
+ * 6, 16) rather than by comparing the registers before and after, because
+ * a second "open" while already open changes nothing in the map but is
+ * still a command the installer wants to see.  A write counts only if
+ * the responder will carry it out (frame_check).
  *
- * Requests for a unit id that no device on the socket has get exception 11
- * (gateway target failed to respond), as a Modbus gateway would answer, so
- * a wrong `unit` in a profile shows up at once instead of as a timeout.
+ * Faults (scenario.h) decide what comes back.  Under late, crc and garbage
+ * the device did get the request, so a write is carried out and only the
+ * answer is wrong; under silent, exception and disconnect it is not.
+ * Which device answers and how the bytes travel is serve.c's business.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
 
-static uint16_t *regs_of(modbus_mapping_t *map, enum mb_table t)
+static uint16_t *regs_of(struct sim_dev *dev, enum mb_table t)
 {
-	return t == MB_INPUT ? map->tab_input_registers : map->tab_registers;
+	return t == MB_INPUT ? dev->map.input : dev->map.holding;
+}
+
+static enum frame_table frame_table_of(enum mb_table t)
+{
+	switch (t) {
+	case MB_INPUT: return FRAME_INPUT;
+	case MB_COIL: return FRAME_COILS;
+	case MB_HOLDING: break;
+	}
+	return FRAME_HOLDING;
 }
 
 static int max_int(int a, int b)
@@ -39,10 +52,22 @@ static int max_int(int a, int b)
 	return a > b ? a : b;
 }
 
+/* A zeroed table of n entries of size each (NULL for none); -1 if out of
+ * memory. */
+static int alloc_table(void **p, int n, size_t size)
+{
+	*p = NULL;
+	if (n <= 0)
+		return 0;
+	*p = calloc((size_t)n, size);
+	return *p ? 0 : -1;
+}
+
 int dev_init(struct sim_dev *dev)
 {
 	int bits = 0, regs = 0, inregs = 0, n = 0;
 	enum mb_table t = MB_HOLDING;
+	void *c = NULL, *h = NULL, *in = NULL;
 
 	switch (dev->kind) {
 	case SIM_THERMAL: {
@@ -78,8 +103,30 @@ int dev_init(struct sim_dev *dev)
 		inregs = n;
 	else
 		regs = n;
-	dev->map = modbus_mapping_new(bits, 0, regs, inregs);
-	return dev->map ? 0 : -ENOMEM;
+	memset(&dev->map, 0, sizeof(dev->map));
+	if (alloc_table(&c, bits, 1) < 0 ||
+	    alloc_table(&h, regs, sizeof(uint16_t)) < 0 ||
+	    alloc_table(&in, inregs, sizeof(uint16_t)) < 0) {
+		free(c);
+		free(h);
+		return -ENOMEM;
+	}
+	dev->map.coils = c;
+	dev->map.n_coils = (unsigned)bits;
+	dev->map.holding = h;
+	dev->map.n_holding = (unsigned)regs;
+	dev->map.input = in;
+	dev->map.n_input = (unsigned)inregs;
+	return 0;
+}
+
+void dev_free(struct sim_dev *dev)
+{
+	free(dev->map.coils);
+	free(dev->map.discrete);
+	free(dev->map.holding);
+	free(dev->map.input);
+	memset(&dev->map, 0, sizeof(dev->map));
 }
 
 int dev_check_step(const struct sim_dev *dev, const struct scn_step *st,
@@ -146,11 +193,14 @@ int dev_check_step(const struct sim_dev *dev, const struct scn_step *st,
 	return 0;
 }
 
+/* A new reading: dev->seq counts them even without a sequence register,
+ * for the `read seq=` lines of a device flagged by a ready register. */
 static void new_reading(struct sim_dev *dev, uint16_t *regs, int seq_reg,
 			int ready_reg)
 {
+	dev->seq++;
 	if (seq_reg >= 0)
-		regs[seq_reg] = ++dev->seq;
+		regs[seq_reg] = dev->seq;
 	if (ready_reg >= 0)
 		regs[ready_reg] = 1;
 }
@@ -166,7 +216,7 @@ void dev_apply(struct sim *sim, struct sim_dev *dev,
 	case SCN_TEMP: {
 		const struct mb_thermal_map *m = &dev->m.th;
 
-		regs = regs_of(dev->map, m->table);
+		regs = regs_of(dev, m->table);
 		/* checked by dev_check_step before the run */
 		if (rm_encode(&m->temperature, st->temp,
 			      regs + m->temperature_register) == 0)
@@ -177,7 +227,7 @@ void dev_apply(struct sim *sim, struct sim_dev *dev,
 	case SCN_RAW: {
 		const struct mb_thermal_map *m = &dev->m.th;
 
-		regs = regs_of(dev->map, m->table);
+		regs = regs_of(dev, m->table);
 		memcpy(regs + m->temperature_register, st->raw,
 		       st->n_raw * sizeof(st->raw[0]));
 		new_reading(dev, regs, m->sequence_register,
@@ -187,174 +237,172 @@ void dev_apply(struct sim *sim, struct sim_dev *dev,
 	case SCN_CARD: {
 		const struct mb_reader_map *m = &dev->m.rd;
 
-		regs = regs_of(dev->map, m->table);
+		regs = regs_of(dev, m->table);
 		if (mbmap_encode_credential(m, st->text,
 					    regs + m->credential_register) == 0)
 			new_reading(dev, regs, m->sequence_register, -1);
 		break;
 	}
 	case SCN_STATE:
-		dev->map->tab_registers[dev->m.gate.status_register] =
-			st->state;
+		dev->map.holding[dev->m.gate.status_register] = st->state;
 		break;
 	case SCN_FAULT:
 		dev->fault = st->fault;
+		dev->fault_arg = st->fault_arg;
 		break;
 	case SCN_END:
 		break;
 	}
 }
 
-static unsigned be16(const uint8_t *p)
+struct sim_dev *dev_find(struct sim *sim, enum sim_link link, size_t port,
+			 int unit)
 {
-	return (unsigned)p[0] << 8 | p[1];
+	for (size_t i = 0; i < sim->n_devs; i++) {
+		struct sim_dev *d = &sim->devs[i];
+
+		if (d->link == link && d->port == port && d->unit == unit)
+			return d;
+	}
+	return NULL;
 }
 
-/* Whether pdu (function code first) is a valid write that covers the gate's
- * open coil or register; if so *val is the value written there. */
-static int gate_write(const struct sim_dev *dev, const uint8_t *pdu,
-		      int plen, unsigned *val)
+/* Whether the write acc covers the gate's open coil or register. */
+static int gate_covers(const struct sim_dev *dev,
+		       const struct frame_access *acc)
 {
 	const struct mb_gate_map *g = &dev->m.gate;
-	const modbus_mapping_t *map = dev->map;
-	unsigned a = (unsigned)g->open_address, addr, n, bit;
-	int coil = g->open_table == MB_COIL;
-	unsigned nb = (unsigned)(coil ? map->nb_bits : map->nb_registers);
+	unsigned a = (unsigned)g->open_address;
 
-	if (plen < 5)
-		return 0;
-	addr = be16(pdu + 1);
-	switch (pdu[0]) {
-	case MODBUS_FC_WRITE_SINGLE_COIL:
-		if (!coil || addr != a || addr >= nb)
-			return 0;
-		if (be16(pdu + 3) != 0xff00 && be16(pdu + 3) != 0)
-			return 0;
-		*val = be16(pdu + 3) ? 1 : 0;
-		return 1;
-	case MODBUS_FC_WRITE_MULTIPLE_COILS:
-		n = be16(pdu + 3);
-		if (!coil || n < 1 || n > MODBUS_MAX_WRITE_BITS ||
-		    addr + n > nb || a < addr || a >= addr + n)
-			return 0;
-		bit = a - addr;
-		if (plen < 6 + (int)(bit / 8) + 1)
-			return 0;
-		*val = (pdu[6 + bit / 8] >> (bit % 8)) & 1;
-		return 1;
-	case MODBUS_FC_WRITE_SINGLE_REGISTER:
-		if (coil || addr != a || addr >= nb)
-			return 0;
-		*val = be16(pdu + 3);
-		return 1;
-	case MODBUS_FC_WRITE_MULTIPLE_REGISTERS:
-		n = be16(pdu + 3);
-		if (coil || n < 1 || n > MODBUS_MAX_WRITE_REGISTERS ||
-		    addr + n > nb || a < addr || a >= addr + n ||
-		    plen < 6 + 2 * (int)(a - addr + 1))
-			return 0;
-		*val = be16(pdu + 6 + 2 * (a - addr));
-		return 1;
-	case MODBUS_FC_MASK_WRITE_REGISTER:
-		if (coil || addr != a || addr >= nb || plen < 7)
-			return 0;
-		*val = (map->tab_registers[a] & be16(pdu + 3)) |
-		       (be16(pdu + 5) & ~be16(pdu + 3) & 0xffff);
-		return 1;
-	case MODBUS_FC_WRITE_AND_READ_REGISTERS: {
-		unsigned raddr = addr, rn, waddr;
-
-		if (coil || plen < 10)
-			return 0;
-		rn = be16(pdu + 3);
-		waddr = be16(pdu + 5);
-		n = be16(pdu + 7);
-		if (rn < 1 || rn > MODBUS_MAX_WR_READ_REGISTERS ||
-		    raddr + rn > nb || n < 1 ||
-		    n > MODBUS_MAX_WR_WRITE_REGISTERS || waddr + n > nb ||
-		    a < waddr || a >= waddr + n ||
-		    plen < 10 + 2 * (int)(a - waddr + 1))
-			return 0;
-		*val = be16(pdu + 10 + 2 * (a - waddr));
-		return 1;
-	}
-	default:
-		return 0;
-	}
+	return acc->write && acc->table == frame_table_of(g->open_table) &&
+	       a >= acc->address && a < acc->address + acc->count;
 }
 
-static void gate_command(struct sim *sim, struct sim_dev *dev, unsigned val)
+static void gate_command(struct sim *sim, struct sim_dev *dev, unsigned val,
+			 int64_t t_us)
 {
 	const struct mb_gate_map *g = &dev->m.gate;
 
 	if (g->status_register >= 0)
-		dev->map->tab_registers[g->status_register] = val ? 1 : 0;
+		dev->map.holding[g->status_register] = val ? 1 : 0;
 	if (val)
 		sim->opens++;
 	else
 		sim->closes++;
-	sim_out(sim, "device=%s command=%s address=%d value=%u", dev->name,
-		val ? "open" : "close", g->open_address, val);
+	sim_out(sim, "device=%s command=%s address=%d value=%u mono_us=%lld",
+		dev->name, val ? "open" : "close", g->open_address, val,
+		(long long)t_us);
 }
 
-static struct sim_dev *find_unit(struct sim *sim, size_t li, int unit)
+/* The sequence value a reply to the read acc shows: the sequence register
+ * if it covers it, else the reading count if it covers a set ready
+ * register; -1 if neither (or not a thermal or reader device). */
+static long reply_seq(const struct sim_dev *dev,
+		      const struct frame_access *acc)
 {
-	for (size_t i = 0; i < sim->n_devs; i++)
-		if (sim->devs[i].listener == li && sim->devs[i].unit == unit)
-			return &sim->devs[i];
-	return NULL;
-}
+	enum mb_table t;
+	int seq_reg, ready_reg = -1;
+	const uint16_t *regs;
 
-int dev_request(struct sim *sim, size_t li, const uint8_t *req, int len)
-{
-	struct sim_listener *l = &sim->listeners[li];
-	int hl = modbus_get_header_length(l->ctx);
-	const uint8_t *pdu = req + hl;
-	int plen = len - hl, unit, is_cmd = 0;
-	struct sim_dev *dev;
-	unsigned val = 0;
-
-	if (hl < 1 || plen < 1)
-		return 0;
-	unit = req[hl - 1];
-	dev = find_unit(sim, li, unit);
-	if (dev == NULL) {
-		if (!(l->unknown_units[unit / 8] & (1u << (unit % 8)))) {
-			l->unknown_units[unit / 8] |= (uint8_t)(1u << (unit % 8));
-			fprintf(stderr,
-				"wicket-sim: %s: request for unit %d, which "
-				"no device here has; answering exception 11 "
-				"(gateway target failed to respond)\n",
-				l->addr, unit);
-		}
-		return modbus_reply_exception(l->ctx, req,
-					      MODBUS_EXCEPTION_GATEWAY_TARGET)
-		       < 0 ? -1 : 0;
+	switch (dev->kind) {
+	case SIM_THERMAL:
+		t = dev->m.th.table;
+		seq_reg = dev->m.th.sequence_register;
+		ready_reg = dev->m.th.ready_register;
+		break;
+	case SIM_READER:
+		t = dev->m.rd.table;
+		seq_reg = dev->m.rd.sequence_register;
+		break;
+	default:
+		return -1;
 	}
+	if (acc->write || acc->table != frame_table_of(t))
+		return -1;
+	regs = t == MB_INPUT ? dev->map.input : dev->map.holding;
+	if (seq_reg >= 0 && (unsigned)seq_reg >= acc->address &&
+	    (unsigned)seq_reg < acc->address + acc->count)
+		return regs[seq_reg];
+	if (ready_reg >= 0 && (unsigned)ready_reg >= acc->address &&
+	    (unsigned)ready_reg < acc->address + acc->count &&
+	    regs[ready_reg] != 0)
+		return dev->seq;
+	return -1;
+}
+
+void dev_request(struct sim *sim, struct sim_dev *dev,
+		 const struct frame_req *req, int64_t t_us,
+		 struct sim_reply *out)
+{
+	struct frame_access acc;
+	unsigned val = 0;
+	int ex, is_cmd = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->seq = -1;
+	ex = frame_check(&dev->map, req->pdu, req->pdu_len, &acc);
 	if (sim->verbose)
-		sim_out(sim, "device=%s request function=%u address=%u "
-			"fault=%s", dev->name, pdu[0],
-			plen >= 3 ? be16(pdu + 1) : 0,
-			scn_fault_name(dev->fault));
-	if (dev->kind == SIM_GATE)
-		is_cmd = gate_write(dev, pdu, plen, &val);
-	if (dev->fault != SCN_FAULT_NONE) {
+		sim_out(sim, "device=%s unit=%d function=%u address=%u "
+			"count=%u fault=%s mono_us=%lld", dev->name,
+			dev->unit, req->pdu[0], acc.address, acc.count,
+			scn_fault_name(dev->fault), (long long)t_us);
+	if (dev->kind == SIM_GATE && ex == 0 && gate_covers(dev, &acc) &&
+	    frame_written(req->pdu, req->pdu_len,
+			  (unsigned)dev->m.gate.open_address, &val) == 0)
+		is_cmd = 1;
+	switch (dev->fault) {
+	case SCN_FAULT_SILENT:
+	case SCN_FAULT_EXCEPTION:
+	case SCN_FAULT_DISCONNECT:
 		if (is_cmd)
 			sim_out(sim,
 				"device=%s ignored=%s address=%d value=%u "
 				"fault=%s", dev->name, val ? "open" : "close",
 				dev->m.gate.open_address, val,
 				scn_fault_name(dev->fault));
-		if (dev->fault == SCN_FAULT_SILENT)
-			return 0;
-		return modbus_reply_exception(
-			       l->ctx, req,
-			       MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE) < 0
-			       ? -1 : 0;
+		if (dev->fault == SCN_FAULT_EXCEPTION) {
+			out->answer = 1;
+			out->pdu_len = frame_exception(
+				req->pdu[0], (uint8_t)dev->fault_arg, out->pdu);
+		}
+		return;
+	case SCN_FAULT_NONE:
+	case SCN_FAULT_LATE:
+	case SCN_FAULT_CRC:
+	case SCN_FAULT_GARBAGE:
+		break;
 	}
-	/* Before the reply, so that a write-and-read (23) reads the new
-	 * status; gate_write() made sure libmodbus will take the write. */
+	/* Before the reply: the status register follows the command the
+	 * way a relay module's contact input would. */
 	if (is_cmd)
-		gate_command(sim, dev, val);
-	return modbus_reply(l->ctx, req, len, dev->map) < 0 ? -1 : 0;
+		gate_command(sim, dev, val, t_us);
+	out->answer = 1;
+	out->pdu_len = frame_respond(&dev->map, req->pdu, req->pdu_len,
+				     out->pdu);
+	switch (dev->fault) {
+	case SCN_FAULT_LATE:
+		out->delay_ms = dev->fault_arg;
+		break;
+	case SCN_FAULT_CRC:
+		out->bad_check = 1;
+		break;
+	case SCN_FAULT_GARBAGE:
+		frame_garble(out->pdu, out->pdu_len);
+		break;
+	default:
+		break;
+	}
+	/* Only an answer the client can use carries a reading to it. */
+	if (ex == 0 && (dev->fault == SCN_FAULT_NONE ||
+			dev->fault == SCN_FAULT_LATE))
+		out->seq = reply_seq(dev, &acc);
+}
+
+void dev_replied(struct sim *sim, struct sim_dev *dev, long seq)
+{
+	if (!sim->verbose || seq < 0 || (uint16_t)seq == dev->shown_seq)
+		return;
+	dev->shown_seq = (uint16_t)seq;
+	sim_out(sim, "device=%s read seq=%ld mono_us=%lld", dev->name, seq,
+		(long long)sim_now_us());
 }

@@ -1,15 +1,15 @@
 /*
- * wicket-sim: simulated Modbus TCP devices of a gate kit (thermal sensor,
- * card/QR reader, gate controller) playing a scenario, for the demo, the
- * integration tests and installers rehearsing a gate.
+ * wicket-sim: simulated Modbus devices of a gate kit (thermal sensor,
+ * card/QR reader, gate controller) on Modbus TCP or Modbus RTU, playing a
+ * scenario, for the demo, the integration tests and installers rehearsing
+ * a gate.
  *
- * One thread: a ppoll() loop over the listening sockets and their clients
- * whose timeout is the next scenario step.  libmodbus does the protocol
- * (modbus_receive / modbus_reply on each client's socket, one context per
- * listening address); a request is read only when poll says it has begun
- * to arrive, so a silent client never blocks the others.  A client that
- * stalls half-way through a request can hold the loop for libmodbus's byte
- * timeout (0.5 s); a simulator can live with that.
+ * One thread: a ppoll() loop over the listening sockets, their clients
+ * and the serial lines, whose timeout is the earliest of the next
+ * scenario step and serve.c's timers (late replies, quiet lines, lost
+ * lines).  serve.c moves the bytes, frame.c frames and answers them,
+ * device.c decides what each device says; nothing blocks, so a client
+ * that stalls half-way through a request holds up nobody.
  *
  * SIGTERM and SIGINT are blocked except inside ppoll(), so a signal is never
  * lost between the flag check and the wait.
@@ -19,19 +19,14 @@
  * Exit: 0 at `end` or on a signal, 1 on a runtime failure, 2 on a bad
  * command line, config or scenario.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,8 +35,6 @@
 #ifndef WICKET_VERSION
 #define WICKET_VERSION "unknown"
 #endif
-
-#define MAX_CLIENTS 64
 
 static volatile sig_atomic_t stop_signal;
 
@@ -52,10 +45,15 @@ static void on_signal(int sig)
 
 static int64_t now_ms(void)
 {
+	return sim_now_us() / 1000;
+}
+
+int64_t sim_now_us(void)
+{
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void sim_out(struct sim *sim, const char *fmt, ...)
@@ -94,119 +92,6 @@ static void start_clock(struct sim *sim)
 	sim_out(sim, "start steps=%zu", sim->scn ? sim->scn->n_steps : 0);
 }
 
-/* Whether every device's socket has a client. */
-static int all_connected(const struct sim *sim)
-{
-	for (size_t i = 0; i < sim->n_devs; i++)
-		if (sim->listeners[sim->devs[i].listener].n_clients == 0)
-			return 0;
-	return 1;
-}
-
-static int listen_all(struct sim *sim)
-{
-	for (size_t i = 0; i < sim->n_listeners; i++) {
-		struct sim_listener *l = &sim->listeners[i];
-
-		l->ctx = modbus_new_tcp(l->host, l->port);
-		if (l->ctx == NULL) {
-			fprintf(stderr, "wicket-sim: cannot listen on %s: %s\n",
-				l->addr, modbus_strerror(errno));
-			return -1;
-		}
-		l->fd = modbus_tcp_listen(l->ctx, 16);
-		if (l->fd < 0) {
-			fprintf(stderr, "wicket-sim: cannot listen on %s: %s\n",
-				l->addr, modbus_strerror(errno));
-			return -1;
-		}
-		fcntl(l->fd, F_SETFD, FD_CLOEXEC);
-	}
-	return 0;
-}
-
-static void accept_client(struct sim *sim, size_t li)
-{
-	struct sim_listener *l = &sim->listeners[li];
-	struct sockaddr_in sa;
-	socklen_t salen = sizeof(sa);
-	struct sim_client *c;
-	char ip[INET_ADDRSTRLEN] = "?";
-	int fd, one = 1;
-
-	fd = accept4(l->fd, (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			fprintf(stderr, "wicket-sim: %s: accept: %s\n",
-				l->addr, strerror(errno));
-		return;
-	}
-	if (sim->n_clients >= MAX_CLIENTS) {
-		fprintf(stderr,
-			"wicket-sim: %s: more than %d clients, refused\n",
-			l->addr, MAX_CLIENTS);
-		close(fd);
-		return;
-	}
-	if (sim->n_clients == sim->cap_clients) {
-		size_t ncap = sim->cap_clients ? sim->cap_clients * 2 : 8;
-
-		c = realloc(sim->clients, ncap * sizeof(*c));
-		if (c == NULL) {
-			fprintf(stderr, "wicket-sim: out of memory\n");
-			close(fd);
-			return;
-		}
-		sim->clients = c;
-		sim->cap_clients = ncap;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = &sim->clients[sim->n_clients++];
-	c->fd = fd;
-	c->listener = li;
-	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
-	snprintf(c->peer, sizeof(c->peer), "%s:%u", ip,
-		 (unsigned)ntohs(sa.sin_port));
-	l->n_clients++;
-	sim_out(sim, "connect listen=%s peer=%s clients=%u", l->addr, c->peer,
-		l->n_clients);
-}
-
-static void drop_client(struct sim *sim, struct sim_client *c)
-{
-	struct sim_listener *l = &sim->listeners[c->listener];
-
-	close(c->fd);
-	c->fd = -1;
-	l->n_clients--;
-	sim_out(sim, "disconnect listen=%s peer=%s clients=%u", l->addr,
-		c->peer, l->n_clients);
-}
-
-static void serve_client(struct sim *sim, struct sim_client *c)
-{
-	struct sim_listener *l = &sim->listeners[c->listener];
-	uint8_t req[MODBUS_TCP_MAX_ADU_LENGTH];
-	int len;
-
-	modbus_set_socket(l->ctx, c->fd);
-	len = modbus_receive(l->ctx, req);
-	if (len < 0) {
-		/* libmodbus says ECONNRESET for an orderly close too */
-		if (errno != ECONNRESET)
-			fprintf(stderr, "wicket-sim: %s: peer %s: %s\n",
-				l->addr, c->peer, modbus_strerror(errno));
-		drop_client(sim, c);
-		return;
-	}
-	if (len > 0 && dev_request(sim, c->listener, req, len) < 0) {
-		fprintf(stderr, "wicket-sim: %s: peer %s: reply: %s\n",
-			l->addr, c->peer, modbus_strerror(errno));
-		drop_client(sim, c);
-	}
-}
-
 /* Run the steps that are due; 1 when `end` came. */
 static int run_steps(struct sim *sim)
 {
@@ -235,26 +120,35 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
-		size_t n = 0, nl = sim->n_listeners, nc = sim->n_clients, k;
+		int64_t deadline, now;
+		size_t n;
 
 		if (stop_signal)
 			break;
 		if (run_steps(sim))
 			break;
+		serve_apply_faults(sim);
+		deadline = serve_timers(sim);
 		if (sim->clock_ms >= 0 && sim->scn != NULL &&
 		    sim->next_step < sim->scn->n_steps) {
-			int64_t wait = sim->clock_ms +
-				       sim->scn->steps[sim->next_step].at_ms -
-				       now_ms();
+			int64_t step = (sim->clock_ms +
+					sim->scn->steps[sim->next_step].at_ms) *
+				       1000;
 
-			if (wait < 0)
-				wait = 0;
-			ts.tv_sec = (time_t)(wait / 1000);
-			ts.tv_nsec = (long)(wait % 1000) * 1000000;
+			if (deadline < 0 || step < deadline)
+				deadline = step;
+		}
+		if (deadline >= 0) {
+			now = sim_now_us();
+			if (deadline < now)
+				deadline = now;
+			ts.tv_sec = (time_t)((deadline - now) / 1000000);
+			ts.tv_nsec = (long)((deadline - now) % 1000000) * 1000;
 			tsp = &ts;
 		}
-		if (nl + nc > cap) {
-			struct pollfd *p = realloc(pfd, (nl + nc) * sizeof(*p));
+		n = serve_n_fds(sim);
+		if (n > cap) {
+			struct pollfd *p = realloc(pfd, n * sizeof(*p));
 
 			if (p == NULL) {
 				fprintf(stderr, "wicket-sim: out of memory\n");
@@ -262,14 +156,9 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 				break;
 			}
 			pfd = p;
-			cap = nl + nc;
+			cap = n;
 		}
-		for (size_t i = 0; i < nl; i++)
-			pfd[n++] = (struct pollfd){ sim->listeners[i].fd,
-						    POLLIN, 0 };
-		for (size_t i = 0; i < nc; i++)
-			pfd[n++] = (struct pollfd){ sim->clients[i].fd,
-						    POLLIN, 0 };
+		n = serve_fill(sim, pfd);
 		if (ppoll(pfd, n, tsp, waitmask) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -278,19 +167,9 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 			rc = -1;
 			break;
 		}
-		/* Clients first: accepting may move the client array. */
-		for (size_t i = 0; i < nc; i++)
-			if (pfd[nl + i].revents && sim->clients[i].fd >= 0)
-				serve_client(sim, &sim->clients[i]);
-		for (size_t i = 0; i < nl; i++)
-			if (pfd[i].revents & POLLIN)
-				accept_client(sim, i);
-		for (size_t i = k = 0; i < sim->n_clients; i++)
-			if (sim->clients[i].fd >= 0)
-				sim->clients[k++] = sim->clients[i];
-		sim->n_clients = k;
+		serve_events(sim, pfd, n);
 		if (sim->clock_ms < 0 && sim->start == SIM_START_CONNECT &&
-		    all_connected(sim))
+		    serve_all_connected(sim))
 			start_clock(sim);
 	}
 	free(pfd);
@@ -382,7 +261,7 @@ int main(int argc, char **argv)
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
 
-	if (listen_all(&sim) < 0) {
+	if (serve_open(&sim) < 0) {
 		simconf_free(&sim);
 		return 1;
 	}

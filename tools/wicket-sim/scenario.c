@@ -63,6 +63,10 @@ const char *scn_fault_name(enum scn_fault f)
 	case SCN_FAULT_NONE: return "none";
 	case SCN_FAULT_SILENT: return "silent";
 	case SCN_FAULT_EXCEPTION: return "exception";
+	case SCN_FAULT_LATE: return "late";
+	case SCN_FAULT_CRC: return "crc";
+	case SCN_FAULT_GARBAGE: return "garbage";
+	case SCN_FAULT_DISCONNECT: return "disconnect";
 	}
 	return "?";
 }
@@ -182,23 +186,68 @@ static int parse_raw(char **args, int n, struct scn_step *st, char *msg,
 	return 0;
 }
 
-static int parse_fault(const char *s, struct scn_step *st, char *msg,
+/* `fault KIND [ARG]`: args point at KIND.  Only exception (optional code)
+ * and late (required delay) take an argument. */
+static int parse_fault(char **args, int n, struct scn_step *st, char *msg,
 		       size_t msglen)
 {
 	static const enum scn_fault all[] = {
-		SCN_FAULT_NONE, SCN_FAULT_SILENT, SCN_FAULT_EXCEPTION
+		SCN_FAULT_NONE, SCN_FAULT_SILENT, SCN_FAULT_EXCEPTION,
+		SCN_FAULT_LATE, SCN_FAULT_CRC, SCN_FAULT_GARBAGE,
+		SCN_FAULT_DISCONNECT,
 	};
+	const char *kind = args[0];
+	size_t i;
+	long v;
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (strcmp(s, scn_fault_name(all[i])) == 0) {
-			st->fault = all[i];
-			snprintf(st->text, sizeof(st->text), "%s", s);
-			return 0;
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(kind, scn_fault_name(all[i])) == 0)
+			break;
+	if (i == sizeof(all) / sizeof(all[0]))
+		return bad_line(msg, msglen,
+			    "unknown fault '%s' (expected none, silent, "
+			    "exception [CODE], late MS, crc, garbage or "
+			    "disconnect)", kind);
+	st->fault = all[i];
+	switch (st->fault) {
+	case SCN_FAULT_EXCEPTION:
+		st->fault_arg = SCN_EXCEPTION_DEFAULT;
+		if (n > 2)
+			return bad_line(msg, msglen,
+				    "'fault exception' takes at most one "
+				    "argument (the exception code)");
+		if (n == 2) {
+			if (cv_long(args[1], 1, 255, &v) < 0)
+				return bad_line(msg, msglen,
+					    "bad exception code '%s': expected "
+					    "1 to 255", args[1]);
+			st->fault_arg = (unsigned)v;
 		}
+		break;
+	case SCN_FAULT_LATE:
+		if (n != 2)
+			return bad_line(msg, msglen,
+				    "'fault late' takes one argument: the "
+				    "delay in milliseconds (1 to %d)",
+				    SCN_LATE_MAX_MS);
+		if (cv_long(args[1], 1, SCN_LATE_MAX_MS, &v) < 0)
+			return bad_line(msg, msglen,
+				    "bad delay '%s' for 'fault late': "
+				    "expected 1 to %d milliseconds", args[1],
+				    SCN_LATE_MAX_MS);
+		st->fault_arg = (unsigned)v;
+		break;
+	default:
+		if (n != 1)
+			return bad_line(msg, msglen,
+				    "'fault %s' takes no argument", kind);
+		break;
 	}
-	return bad_line(msg, msglen,
-		    "unknown fault '%s' (expected none, silent or exception)",
-		    s);
+	if (n == 2)
+		snprintf(st->text, sizeof(st->text), "%s,%.20s", kind, args[1]);
+	else
+		snprintf(st->text, sizeof(st->text), "%s", kind);
+	return 0;
 }
 
 static int parse_state(const char *s, struct scn_step *st, char *msg,
@@ -362,8 +411,12 @@ int scn_parse_line(const char *line, const struct scn_dev *devs,
 		st->device = find_dev(devs, n_devs, dev);
 		if (st->device < 0)
 			return bad_line(msg, msglen, "unknown device '%s'", dev);
-		if ((rc = nargs(n_args, 1, action, msg, msglen)) < 0 ||
-		    (rc = parse_fault(args[0], st, msg, msglen)) < 0)
+		if (n_args < 1)
+			return bad_line(msg, msglen,
+				    "'fault' takes a kind (none, silent, "
+				    "exception [CODE], late MS, crc, garbage, "
+				    "disconnect)");
+		if ((rc = parse_fault(args, n_args, st, msg, msglen)) < 0)
 			return rc;
 	} else {
 		return bad_line(msg, msglen,

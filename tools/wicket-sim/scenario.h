@@ -8,7 +8,8 @@
  *   1.0        reader1   card 1001
  *   1.2        thermal1  temp 36.6
  *   3.0        thermal1  raw 32767
- *   5.0        thermal1  fault silent        (none | silent | exception)
+ *   5.0        thermal1  fault silent        (see enum scn_fault)
+ *   5.5        thermal1  fault late 800      (answer 800 ms late)
  *   6.0        gate1     state open          (open | closed | 0..65535)
  *   7.0        person reader1 thermal1 1002 38.4   (card, temp 0.3 s later)
  *   10.0       -         end
@@ -27,7 +28,26 @@ enum sim_kind { SIM_THERMAL, SIM_READER, SIM_GATE };
 
 enum scn_action { SCN_CARD, SCN_TEMP, SCN_RAW, SCN_FAULT, SCN_STATE, SCN_END };
 
-enum scn_fault { SCN_FAULT_NONE, SCN_FAULT_SILENT, SCN_FAULT_EXCEPTION };
+/* What a device does wrong, from `DEVICE fault KIND [ARG]`:
+ *   none                answers normally
+ *   silent              consumes requests, never answers
+ *   exception [CODE]    answers exception CODE (1..255, default 4)
+ *   late MS             the right answer MS ms late (1..60000)
+ *   crc                 RTU: a wrong CRC; TCP: a wrong transaction id
+ *   garbage             a well-framed answer to some other request
+ *   disconnect          TCP: connections closed; RTU: the line goes dead */
+enum scn_fault {
+	SCN_FAULT_NONE,
+	SCN_FAULT_SILENT,
+	SCN_FAULT_EXCEPTION,
+	SCN_FAULT_LATE,
+	SCN_FAULT_CRC,
+	SCN_FAULT_GARBAGE,
+	SCN_FAULT_DISCONNECT,
+};
+
+#define SCN_EXCEPTION_DEFAULT 4	/* server device failure */
+#define SCN_LATE_MAX_MS 60000
 
 #define SCN_RAW_MAX 4
 #define SCN_TEXT_MAX 64
@@ -49,9 +69,11 @@ struct scn_step {
 	size_t n_raw;		/* SCN_RAW */
 	uint16_t raw[SCN_RAW_MAX];
 	enum scn_fault fault;	/* SCN_FAULT */
+	unsigned fault_arg;	/* exception: its code; late: milliseconds */
 	uint16_t state;		/* SCN_STATE */
-	/* The argument(s) as written, for the log (raw values joined by ',');
-	 * for SCN_CARD it is the credential itself. */
+	/* The argument(s) as written, for the log (raw values and a fault's
+	 * kind and argument joined by ','); for SCN_CARD it is the credential
+	 * itself. */
 	char text[SCN_TEXT_MAX];
 };
 
