@@ -48,6 +48,7 @@
 #include "rules.h"
 
 #define MAINTAIN_MS (10 * 60 * 1000)
+#define STATUS_MS (60 * 1000)	/* the device counters in the status */
 #define SETTLE_MS 2000
 #define REG_POLL_MS 1000
 #define REG_RETRY_MS 30000
@@ -87,7 +88,7 @@ struct core {
 	struct pending *pending;	/* passages waiting for their commit */
 	size_t n_pending, cap_pending;
 	uint64_t next_tag;
-	uint64_t maintain_timer, report_timer;
+	uint64_t maintain_timer, report_timer, status_timer;
 	struct rules *rules;
 	enum rules_mode mode;
 	struct reg_db *regdb;
@@ -109,18 +110,54 @@ static void log_conf_error(void *ctx, const char *file, int line,
 
 /* --- status and device events -------------------------------------- */
 
+/* One device's entry in the status: its state as the lanes see it, and
+ * the plugin's counters when it keeps them. */
+static void device_status(struct core *c, size_t i, struct json *o)
+{
+	struct wk_health h;
+
+	json_begin(o);
+	json_str(o, "state", dev_state_names[c->dev[i]]);
+	if (c->pl == NULL || plug_health(c->pl, (int)i, &h) < 0)
+		return;
+	json_int(o, "requests", (int64_t)h.requests);
+	json_int(o, "responses", (int64_t)h.responses);
+	json_int(o, "timeouts", (int64_t)h.timeouts);
+	json_int(o, "crc_errors", (int64_t)h.crc_errors);
+	json_int(o, "exceptions", (int64_t)h.exceptions);
+	json_int(o, "bad_replies", (int64_t)h.bad_replies);
+	json_int(o, "bad_values", (int64_t)h.bad_values);
+	json_int(o, "link_errors", (int64_t)h.link_errors);
+	json_int(o, "faults", (int64_t)h.faults);
+	if (h.state == WK_HEALTH_FAULT)
+		json_int(o, "retry_ms", h.retry_ms);
+	if (h.last_ok_ms > 0)
+		json_time(o, "last_ok", h.last_ok_ms);
+	else
+		json_null(o, "last_ok");
+	if (h.last_reading_ms > 0)
+		json_time(o, "last_reading", h.last_reading_ms);
+	else
+		json_null(o, "last_reading");
+	h.last_error[sizeof(h.last_error) - 1] = '\0';
+	if (h.last_error[0] != '\0')
+		json_str(o, "last_error", h.last_error);
+}
+
 static void publish_status(struct core *c)
 {
-	struct json j, d, l;
+	struct json j, d, l, o;
 	struct ledger_stats ls = { 0 };
 	const char *payload;
 
 	if (!mqtt_is_connected(c->mq))
 		return;
 	json_begin(&d);
-	for (size_t i = 0; i < c->conf->n_devices; i++)
-		json_str(&d, c->conf->devices[i].name,
-			 dev_state_names[c->dev[i]]);
+	for (size_t i = 0; i < c->conf->n_devices; i++) {
+		device_status(c, i, &o);
+		json_raw(&d, c->conf->devices[i].name,
+			 json_end(&o) ? o.buf : "{}");
+	}
 	if (c->lg)
 		ledger_stats(c->lg, &ls);
 	json_begin(&l);
@@ -944,6 +981,13 @@ static long on_report_timer(struct ev_loop *loop, void *arg)
 	return until_report(c->conf, ev_wall_ms()) + 1000;
 }
 
+static long on_status_timer(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	publish_status(arg);
+	return STATUS_MS;
+}
+
 static long on_maintain_timer(struct ev_loop *loop, void *arg)
 {
 	struct core *c = arg;
@@ -953,7 +997,6 @@ static long on_maintain_timer(struct ev_loop *loop, void *arg)
 		ledger_maintain(c->lg, ev_wall_ms());
 	if (c->hist)
 		hist_prune(c->hist, ev_wall_ms() - c->hist_window_ms);
-	publish_status(c);
 	return MAINTAIN_MS;
 }
 
@@ -977,6 +1020,7 @@ static int open_outputs(struct core *c)
 	/* prune and bound soon after start, then every MAINTAIN_MS; the
 	 * report of yesterday at start if it is missing, then daily */
 	c->maintain_timer = ev_add_timer(c->loop, 5000, on_maintain_timer, c);
+	c->status_timer = ev_add_timer(c->loop, STATUS_MS, on_status_timer, c);
 	c->report_timer = ev_add_timer(c->loop,
 				       until_report(c->conf, ev_wall_ms()) + 1000,
 				       on_report_timer, c);
@@ -1235,6 +1279,7 @@ void core_free(struct core *c)
 	if (c->loop) {
 		ev_del_timer(c->loop, c->lane_timer);
 		ev_del_timer(c->loop, c->maintain_timer);
+		ev_del_timer(c->loop, c->status_timer);
 		ev_del_timer(c->loop, c->report_timer);
 		ev_del_timer(c->loop, c->reg_timer);
 		if (c->loader.efd >= 0)

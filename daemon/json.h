@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 struct json {
-	char buf[4096];
+	char buf[16384];
 	size_t len;
 	int n;
 	int overflow;

@@ -384,3 +384,17 @@ int plug_command(struct plugins *pl, int device, const struct wk_command *cmd)
 	in = &pl->inst[device];
 	return in->desc->command(in->state, cmd);
 }
+
+int plug_health(struct plugins *pl, int device, struct wk_health *out)
+{
+	struct wk_instance *in;
+
+	memset(out, 0, sizeof(*out));
+	if (device < 0 || (size_t)device >= pl->n)
+		return -ENODEV;
+	in = &pl->inst[device];
+	if (in->desc->abi_minor < 1 || in->desc->health == NULL ||
+	    in->state == NULL)
+		return -ENOTSUP;
+	return in->desc->health(in->state, out);
+}

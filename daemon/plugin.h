@@ -35,5 +35,8 @@ size_t plug_drain(struct plugins *pl, plug_event_fn fn, void *arg);
 uint64_t plug_dropped(struct plugins *pl);
 
 int plug_command(struct plugins *pl, int device, const struct wk_command *cmd);
+/* The device's health from its plugin (ABI 1.1).  0, or -ENOTSUP when the
+ * plugin keeps none (*out is zeroed then). */
+int plug_health(struct plugins *pl, int device, struct wk_health *out);
 
 #endif

@@ -14,8 +14,11 @@
  *
  * Threads: create() and destroy() run on the daemon's loop thread.  A plugin
  * may run its own threads between start() and stop(); host->emit() and
- * host->log() may be called from any of them.  command() is called on the
- * loop thread and must not block.
+ * host->log() may be called from any of them.  command() and health() are
+ * called on the loop thread and must not block.
+ *
+ * ABI history: 1.0 first; 1.1 adds wk_plugin.health (in a former reserved
+ * slot, so the struct keeps its size).
  */
 #ifndef WICKET_PLUGIN_H
 #define WICKET_PLUGIN_H
@@ -24,7 +27,7 @@
 #include <stdint.h>
 
 #define WICKET_ABI_MAJOR 1
-#define WICKET_ABI_MINOR 0
+#define WICKET_ABI_MINOR 1
 #define WICKET_PLUGIN_SYMBOL "wicket_plugin"
 
 #ifdef __GNUC__
@@ -96,6 +99,33 @@ struct wk_command {
 	void *reserved[4];
 };
 
+/* A device's health as the plugin sees it (ABI 1.1): counters since
+ * start(), for the retained status and wicketctl.  Counts that do not apply
+ * to a device stay 0. */
+enum wk_health_state {
+	WK_HEALTH_UNKNOWN = 0,	/* not heard from yet */
+	WK_HEALTH_OK = 1,
+	WK_HEALTH_FAULT = 2,	/* in a fault spell; retry_ms says when next */
+};
+
+struct wk_health {
+	uint32_t state;		/* enum wk_health_state */
+	uint32_t retry_ms;	/* the current retry gap while in a fault */
+	uint64_t requests;	/* requests sent */
+	uint64_t responses;	/* good answers */
+	uint64_t timeouts;	/* no answer in time */
+	uint64_t crc_errors;	/* answers that failed their checksum */
+	uint64_t exceptions;	/* the device answered with an error code */
+	uint64_t bad_replies;	/* answers that do not answer the request */
+	uint64_t bad_values;	/* well-formed answers the plugin refused */
+	uint64_t link_errors;	/* cannot connect / open, connection lost */
+	uint64_t faults;	/* fault spells started */
+	int64_t last_ok_ms;	/* CLOCK_REALTIME of the last good answer, 0 never */
+	int64_t last_reading_ms;	/* of the last reading or state reported */
+	char last_error[WK_MESSAGE_MAX];	/* "" if none yet */
+	void *reserved[4];
+};
+
 /* Opaque: the host's record of one plugin instance. */
 struct wk_instance;
 
@@ -144,7 +174,10 @@ struct wk_plugin {
 	void (*stop)(void *state);
 	/* Free the instance; accepts NULL. */
 	void (*destroy)(void *state);
-	void *reserved[8];
+	/* ABI 1.1, may be NULL: fill *out (the host zeroed it).  0, or
+	 * -ENOTSUP when the instance keeps no health. */
+	int (*health)(void *state, struct wk_health *out);
+	void *reserved[7];
 };
 
 #endif

@@ -1,11 +1,11 @@
 /*
- * modbus-gate: a turnstile or door relay driven over Modbus TCP.
+ * modbus-gate: a turnstile, barrier or door relay driven over Modbus.
  *
  *   [device gate1]
  *   plugin = modbus-gate
  *   profile = modbus-gate-relay       # open_coil 0, pulse 500 ms, status 10
- *   host = 192.168.1.22               # link keys: host, port, unit,
- *                                     #   poll_ms, timeout_ms, backoff_max_ms
+ *   host = 192.168.1.22               # or serial = /dev/ttyUSB0 ...; the
+ *                                     #   link keys are in docs/devices.md
  *   pulse_ms = 800                    # override the profile
  *
  * Map keys: open_coil or open_register (+ open_value), pulse_ms,
@@ -13,10 +13,13 @@
  *
  * After every (re)connect the open output is written 0 before anything
  * else, so a relay left energised is released.
- * WK_CMD_OPEN writes the open coil (1) or register (open_value), waits the
- * pulse and writes 0.  The wait ends early on stop(), but the 0 is still
- * written, and if that write fails it is tried once more on a fresh
- * connection: a relay left energised keeps the gate open for everyone.
+ * WK_CMD_OPEN writes the open coil (1) or register (open_value) and
+ * schedules the release (0) after the pulse as a timed command, so the bus
+ * keeps serving its other devices meanwhile.  A second open during the
+ * pulse extends it.  stop() runs a pending release at once; a failed
+ * release is tried on a fresh connection and then again every second, a
+ * few times (not once stopping): a relay left energised keeps the gate
+ * open for everyone.
  * The poll reads status_register and reports changes; without one it reads
  * the open coil / register back, so a dead controller is noticed before
  * somebody is left standing at a closed gate.
@@ -32,14 +35,18 @@
 #include "mbmap.h"
 
 #define PULSE_MAX_MS 60000u
+#define CMD_RELEASE (MBDEV_CMD_PRIVATE + 1)
+#define RELEASE_TRIES 5u
+#define RELEASE_RETRY_MS 1000u
 
 struct gate {
 	struct mb_gate_map map;
-	unsigned poll_ms;
 	struct mbdev *dev;
 	/* worker only */
 	int last_open;		/* -1 unknown */
 	int released;		/* open output written 0 since (re)connect */
+	uint64_t token;		/* the last release scheduled */
+	uint64_t holding;	/* the release that ends the pulse, 0 none */
 };
 
 static int read_status(struct mbdev *d, struct gate *g)
@@ -62,23 +69,6 @@ static int read_status(struct mbdev *d, struct gate *g)
 	return 0;
 }
 
-/* Wait out the pulse, still reporting the gate's state meanwhile, so the
- * core sees it open when it opens.  Ends early on stop. */
-static void pulse_wait(struct mbdev *d, struct gate *g, unsigned ms)
-{
-	int polling = g->map.status_register >= 0;
-
-	while (ms > 0) {
-		unsigned slice = polling && g->poll_ms < ms ? g->poll_ms : ms;
-
-		if (mbdev_wait(d, slice) < 0)
-			return;
-		ms -= slice;
-		if (polling && ms > 0 && read_status(d, g) < 0)
-			polling = 0;	/* the release below will tell */
-	}
-}
-
 static int set_open(struct mbdev *d, const struct mb_gate_map *m, int open)
 {
 	if (m->open_table == MB_COIL)
@@ -87,27 +77,60 @@ static int set_open(struct mbdev *d, const struct mb_gate_map *m, int open)
 				    open ? m->open_value : 0);
 }
 
+static int release(struct mbdev *d, struct gate *g,
+		   const struct wk_command *cmd)
+{
+	struct wk_command again;
+	int r;
+
+	if (cmd->id != g->holding)
+		return 0;	/* a later open extended the pulse */
+	r = set_open(d, &g->map, 0);
+	if (r < 0 && mbdev_reconnect(d) == 0)
+		r = set_open(d, &g->map, 0);
+	if (r == 0) {
+		g->holding = 0;
+		return 0;
+	}
+	mbdev_log(d, WK_LOG_ERR, "release failed, the gate may be held open: %s",
+		  mbdev_reason(d));
+	/* pulse_ms counts the tries of a release */
+	if (cmd->pulse_ms < RELEASE_TRIES) {
+		again = *cmd;
+		again.pulse_ms++;
+		mbdev_after(d, RELEASE_RETRY_MS, &again);
+	}
+	return r;
+}
+
 static int gate_command(struct mbdev *d, void *arg,
 			const struct wk_command *cmd)
 {
 	struct gate *g = arg;
 	unsigned pulse = cmd->pulse_ms ? cmd->pulse_ms : g->map.pulse_ms;
+	struct wk_command rel;
 	int r;
 
+	if (cmd->type == CMD_RELEASE)
+		return release(d, g, cmd);
 	r = set_open(d, &g->map, 1);
 	if (r < 0)
 		return r;
+	g->released = 1;	/* this pulse ends in a release of its own */
+	memset(&rel, 0, sizeof(rel));
+	rel.type = CMD_RELEASE;
+	rel.id = ++g->token;
+	g->holding = rel.id;
 	mbdev_log(d, WK_LOG_INFO, "open %" PRIu64 ": pulse %u ms", cmd->id,
 		  pulse);
-	pulse_wait(d, g, pulse);	/* cut short by stop(); release anyway */
-	r = set_open(d, &g->map, 0);
+	r = mbdev_after(d, pulse, &rel);
 	if (r < 0) {
-		mbdev_log(d, WK_LOG_ERR, "open %" PRIu64 ": release failed, retrying: %s",
-			  cmd->id, mbdev_reason(d));
-		if (mbdev_reconnect(d) == 0)
-			r = set_open(d, &g->map, 0);
+		mbdev_log(d, r == -ECANCELED ? WK_LOG_NOTICE : WK_LOG_ERR,
+			  "open %" PRIu64 ": %s, releasing now", cmd->id,
+			  r == -ECANCELED ? "stopping" : "cannot time the release");
+		return release(d, g, &rel);
 	}
-	return r;
+	return 0;
 }
 
 /* A relay still energised from before (wicketd killed mid-pulse, the
@@ -166,9 +189,8 @@ static int gate_create(const struct wk_host_api *host,
 	if (g == NULL)
 		return -ENOMEM;
 	g->map = map;
-	g->poll_ms = link.poll_ms;
 	g->last_open = -1;
-	r = mbdev_new(host, inst, &link, &gate_kind, g, &g->dev);
+	r = mbdev_new(host, inst, conf->name, &link, &gate_kind, g, &g->dev);
 	if (r < 0) {
 		free(g);
 		return r;
@@ -182,6 +204,8 @@ static int gate_start(void *state)
 	struct gate *g = state;
 
 	g->last_open = -1;
+	g->released = 0;
+	g->holding = 0;
 	return mbdev_start(g->dev);
 }
 
@@ -203,6 +227,14 @@ static void gate_stop(void *state)
 	mbdev_stop(g->dev);
 }
 
+static int gate_health(void *state, struct wk_health *out)
+{
+	struct gate *g = state;
+
+	mbdev_health(g->dev, out);
+	return 0;
+}
+
 static void gate_destroy(void *state)
 {
 	struct gate *g = state;
@@ -220,11 +252,12 @@ const struct wk_plugin wicket_plugin = {
 	.size = sizeof(struct wk_plugin),
 	.name = "modbus-gate",
 	.version = WICKET_VERSION,
-	.description = "gate / turnstile relay over Modbus TCP",
+	.description = "gate / turnstile relay over Modbus TCP or RTU",
 	.provides = WK_PROVIDES_GATE,
 	.create = gate_create,
 	.start = gate_start,
 	.command = gate_command_submit,
 	.stop = gate_stop,
 	.destroy = gate_destroy,
+	.health = gate_health,
 };

@@ -1,28 +1,41 @@
 /*
- * mbdev: one worker thread per Modbus TCP device.
+ * mbdev: Modbus buses, one owner thread each, and the devices on them.
  *
- * libmodbus calls block for up to the response timeout, so each device gets
- * a thread of its own and a dead device delays nobody else.  The thread owns
- * the modbus_t and all the kind's poll state; the loop thread only touches
- * the command queue and the stop flag, under the mutex, which the worker
- * never holds across I/O.
+ * libmodbus calls block for up to the response timeout and a serial line
+ * carries one transaction at a time, so each bus (a serial line, or one
+ * TCP peer such as a Modbus gateway) gets one worker thread that owns its
+ * modbus_t.  A dead device on one bus never delays another bus or the
+ * loop; on its own bus it costs one timeout per retry gap, and the gap
+ * doubles while it stays dead.
  *
- * Schedule (CLOCK_MONOTONIC): queued commands first (a person is waiting at
- * the gate), then the poll when due, then sleep on the condvar until the
- * next poll, a command or stop.  A poll that runs late is not made up for:
- * the next one is due one period after this one started, or at once.
+ * The worker's order of work, under the bus mutex (never held across I/O):
+ *   1. queued commands (a person is waiting at the gate), oldest first,
+ *      then timed commands that are due (a relay's release);
+ *   2. the poll of the device whose poll is most overdue;
+ *   3. sleep on the condvar until the next poll, a command, or stop.
+ * Commands also run between the transactions of a poll (mbdev_read and
+ * friends check the queue first), so a command waits at most for the
+ * transaction in flight.  A device's next poll is due one period after the
+ * previous one was due; a device running late gets one poll at once, never
+ * a pile of them.
  *
- * Faults: any Modbus error drops the connection (a late reply must never be
- * taken for the answer to the next request) and starts or continues a
- * fault spell; a value the kind refuses starts one too but keeps the link.
- * Only the start of a spell is reported (event + warning); retries then
- * come after poll_ms, 2 * poll_ms, ... up to backoff_max_ms, and the first
- * success ends the spell ("recovered"), or, the first time ever,
- * "connected".
+ * Every transaction keeps the bus quiet for frame_gap_ms after the
+ * previous one (after a timeout: for one more timeout), flushes stale input
+ * (a late answer must never be taken for the answer to this request), and
+ * is retried `retries` times, except when
+ * the device answered with an exception or is already in a fault spell.
+ * An answer from another slave (a late answer on a shared line) is not the
+ * asked device's fault: it is asked again.  Link errors close the bus; on
+ * TCP, three timeouts in a row with no good answer in between close it too
+ * (a half-open connection never recovers by itself).  Everything else
+ * keeps the connection, so one silent unit behind a gateway does not
+ * disconnect its neighbours.
  *
- * Commands that cannot run now (no connection) are dropped, not kept: a
- * gate that opens minutes later for nobody is worse than one that did not
- * open.  Left to do: Modbus RTU (serial) links.
+ * Devices join a bus in mbdev_start and leave it in mbdev_stop; the first
+ * opens it, the last closes it.  Devices created but not started are kept
+ * in a pending list: that is the configuration being checked (start-up,
+ * `wicketd -t`, or the new side of a reload), against which
+ * mbdev_parse_conf checks that devices on one bus agree on its settings.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,50 +51,98 @@
 
 #include <wicket/plugin.h>
 
-/* Only `wicket_plugin` is the plugin's interface to the daemon; the helper
- * modules linked into each plugin stay internal to it. */
-#pragma GCC visibility push(hidden)
-
 #include "mbdev.h"
 
-#define QUEUE_LEN 8
+#define CMDQ_LEN 16
+#define TIMED_LEN 16
+#define STRAYS_MAX 2		/* other slaves' answers tolerated per request */
+#define TCP_SILENT_RECONNECT 3	/* timeouts in a row that close a TCP bus */
+#define BYTE_TIMEOUT_MS 100u	/* between two bytes of one answer */
 
 enum state { ST_NEW, ST_OK, ST_FAULT };
 
-struct mbdev {
-	const struct wk_host_api *host;
-	struct wk_instance *inst;
-	struct mb_link link;
-	const struct mbdev_kind *kind;
-	void *arg;
+struct cmd_slot {
+	struct mbdev *dev;
+	struct wk_command cmd;
+	int64_t due;		/* timed: CLOCK_MONOTONIC ms */
+};
+
+struct mbbus {
+	struct mbbus *next;	/* g_buses, under g_mu */
+	char name[300];		/* mbmap_bus_name */
+	struct mb_link link;	/* the bus keys, from its first device */
+	unsigned refs;		/* devices started on it, under g_mu */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thread;
-	int running;		/* loop thread only */
 
 	/* under mu */
 	int stopping;
-	struct wk_command queue[QUEUE_LEN];
+	struct mbdev **devs;
+	size_t n_devs, cap_devs;
+	struct cmd_slot queue[CMDQ_LEN];
 	unsigned q_head, q_len;
+	struct cmd_slot timed[TIMED_LEN];
+	unsigned n_timed;
+	struct mbdev *busy_poll;	/* whose poll is running */
+	struct mbdev *busy_cmd;		/* whose command is running */
 
 	/* worker only */
 	modbus_t *mb;
 	int connected;
+	unsigned gen;		/* bumped on each connect */
+	int in_cmd;		/* running commands: do not nest */
+	int64_t quiet_until_us;	/* no frame before this */
+	unsigned silent_row;	/* TCP timeouts in a row */
+	int rs485_noted;
+};
+
+struct mbdev {
+	const struct wk_host_api *host;
+	struct wk_instance *inst;
+	char name[64];		/* for messages about other devices */
+	struct mb_link link;
+	const struct mbdev_kind *kind;
+	void *arg;
+	struct mbbus *bus;	/* while started; loop thread */
+	struct mbdev *pending_next;	/* g_pending, under g_mu */
+	int pending;
+
+	/* under bus->mu */
+	int detaching;
+
+	/* the status copy, under hmu */
+	pthread_mutex_t hmu;
+	struct wk_health pub;
+
+	/* worker only */
 	enum state state;
 	int ever_ok;		/* "connected" once, then "recovered" */
-	int link_broken;	/* the last failure was the link */
+	int link_broken;	/* the last failure was not a refused value */
+	int need_reset;
+	unsigned seen_gen;
 	unsigned gap_ms;
 	int64_t next_poll;
+	struct wk_health h;
 	char why[WK_MESSAGE_MAX];
 };
 
-static int64_t mono_ms(void)
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct mbbus *g_buses;
+static struct mbdev *g_pending;
+
+static int64_t mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+	return mono_us() / 1000;
 }
 
 static int64_t wall_ms(void)
@@ -92,15 +153,15 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait on the condvar until the monotonic time at_ms; d->mu held. */
-static void wait_until(struct mbdev *d, int64_t at_ms)
+/* Wait on the bus condvar until the monotonic time at_ms; b->mu held. */
+static void wait_until(struct mbbus *b, int64_t at_ms)
 {
 	struct timespec ts = {
 		.tv_sec = (time_t)(at_ms / 1000),
 		.tv_nsec = (long)(at_ms % 1000) * 1000000,
 	};
 
-	pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+	pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 }
 
 void mbdev_log(struct mbdev *d, int level, const char *fmt, ...)
@@ -113,6 +174,8 @@ void mbdev_log(struct mbdev *d, int level, const char *fmt, ...)
 	va_end(ap);
 	d->host->log(d->inst, level, "%s", buf);
 }
+
+/* --- configuration --------------------------------------------------- */
 
 struct confctx {
 	const struct wk_host_api *host;
@@ -136,21 +199,90 @@ static int conf_err(void *ctx, const struct wk_conf_item *item,
 	return cc->host->conf_error(cc->inst, item, "%s", buf);
 }
 
+static const struct wk_conf_item *find_item(const struct wk_conf *conf,
+					    const char *key)
+{
+	const struct wk_conf_item *found = NULL;
+
+	for (size_t i = 0; i < conf->n_items; i++)
+		if (conf->items[i].key && strcmp(conf->items[i].key, key) == 0)
+			found = &conf->items[i];
+	return found;
+}
+
+/* The devices of the configuration being built that share link's bus
+ * must agree on its keys. */
+static int check_bus(const struct wk_host_api *host, struct wk_instance *inst,
+		     const struct wk_conf *conf, const struct mb_link *link)
+{
+	char mine[300], theirs[300], a[32], b[32];
+	const char *key = NULL;
+	const struct mbdev *other = NULL;
+
+	mbmap_bus_name(link, mine, sizeof(mine));
+	pthread_mutex_lock(&g_mu);
+	for (const struct mbdev *d = g_pending; d != NULL; d = d->pending_next) {
+		mbmap_bus_name(&d->link, theirs, sizeof(theirs));
+		if (strcmp(mine, theirs) != 0)
+			continue;
+		key = mbmap_link_conflict(link, &d->link);
+		if (key != NULL) {
+			other = d;
+			break;
+		}
+	}
+	if (other != NULL) {
+		mbmap_bus_value(link, key, a, sizeof(a));
+		mbmap_bus_value(&other->link, key, b, sizeof(b));
+		snprintf(theirs, sizeof(theirs), "%s", other->name);
+	}
+	pthread_mutex_unlock(&g_mu);
+	if (other == NULL)
+		return 0;
+	return host->conf_error(inst, find_item(conf, key),
+				"%s: %s, but device %s on the same bus (%s) has %s; devices on one bus share its settings",
+				key, a, theirs, mine, b);
+}
+
 int mbdev_parse_conf(const struct wk_host_api *host, struct wk_instance *inst,
 		     const struct wk_conf *conf, struct mb_link *link,
 		     mbdev_map_parser parse_map, void *map)
 {
 	struct confctx cc = { host, inst };
 	unsigned char *used = calloc(conf->n_items + 1, 1);
-	int bad = 0;
+	int bad = 0, link_bad;
 
 	if (used == NULL)
 		return -ENOMEM;
-	bad |= mbmap_parse_link(conf, used, link, conf_err, &cc) < 0;
+	link_bad = mbmap_parse_link(conf, used, link, conf_err, &cc) < 0;
+	bad |= link_bad;
 	bad |= parse_map(conf, used, map, conf_err, &cc) < 0;
 	bad |= mbmap_check_unused(conf, used, conf_err, &cc) < 0;
+	if (!link_bad)
+		bad |= check_bus(host, inst, conf, link) < 0;
 	free(used);
 	return bad ? -EINVAL : 0;
+}
+
+/* --- status ---------------------------------------------------------- */
+
+static void publish(struct mbdev *d)
+{
+	pthread_mutex_lock(&d->hmu);
+	d->pub = d->h;
+	d->pub.state = d->state == ST_OK ? WK_HEALTH_OK :
+		       d->state == ST_FAULT ? WK_HEALTH_FAULT :
+					      WK_HEALTH_UNKNOWN;
+	d->pub.retry_ms = d->state == ST_FAULT ? d->gap_ms : 0;
+	snprintf(d->pub.last_error, sizeof(d->pub.last_error), "%s", d->why);
+	pthread_mutex_unlock(&d->hmu);
+}
+
+void mbdev_health(struct mbdev *d, struct wk_health *out)
+{
+	pthread_mutex_lock(&d->hmu);
+	*out = d->pub;
+	pthread_mutex_unlock(&d->hmu);
 }
 
 static void emit_raw(struct mbdev *d, struct wk_event *ev)
@@ -183,9 +315,14 @@ static void succeeded(struct mbdev *d)
 	d->gap_ms = d->link.poll_ms;
 	if (d->state == ST_OK)
 		return;
+	d->state = ST_OK;
+	publish(d);		/* before the event: the status reads it */
 	if (!d->ever_ok) {
-		mbdev_log(d, WK_LOG_NOTICE, "connected to %s:%d unit %d",
-			  d->link.host, d->link.port, d->link.unit);
+		char bus[300];
+
+		mbmap_bus_name(&d->link, bus, sizeof(bus));
+		mbdev_log(d, WK_LOG_NOTICE, "connected: %s unit %d", bus,
+			  d->link.unit);
 		emit_status(d, WK_EV_DEVICE_OK, "connected");
 		d->ever_ok = 1;
 	} else {
@@ -193,7 +330,6 @@ static void succeeded(struct mbdev *d)
 			  prev_gap);
 		emit_status(d, WK_EV_DEVICE_OK, "recovered");
 	}
-	d->state = ST_OK;
 }
 
 /* Something failed and d->why says what. */
@@ -203,70 +339,110 @@ static void failed(struct mbdev *d)
 			       ? d->link.backoff_max_ms
 			       : d->link.poll_ms;
 
-	if (d->link_broken && d->connected) {
-		modbus_close(d->mb);
-		d->connected = 0;
-	}
+	if (d->link_broken)
+		d->need_reset = 1;
 	if (d->state != ST_FAULT) {
 		d->state = ST_FAULT;
 		d->gap_ms = d->link.poll_ms;
+		d->next_poll = mono_ms() + d->gap_ms;
+		d->h.faults++;
+		publish(d);	/* before the event: the status reads it */
 		mbdev_log(d, WK_LOG_WARNING, "device fault: %s", d->why);
 		emit_status(d, WK_EV_DEVICE_FAULT, d->why);
 	} else {
 		d->gap_ms = d->gap_ms > cap / 2 ? cap : d->gap_ms * 2;
+		d->next_poll = mono_ms() + d->gap_ms;
 		mbdev_log(d, WK_LOG_DEBUG, "still failing, next try in %u ms: %s",
 			  d->gap_ms, d->why);
 	}
-	d->next_poll = mono_ms() + d->gap_ms;
 }
 
-/* Record a Modbus error (errno from libmodbus) as the current reason. */
-static int modbus_failed(struct mbdev *d, const char *what, int e)
-{
-	const char *kind = "error";
+/* --- the bus's I/O (worker) ------------------------------------------- */
 
-	if (e == ETIMEDOUT)
-		kind = "timeout";
-	else if (e >= EMBXILFUN && e <= EMBXGTAR)
-		kind = "exception";
-	snprintf(d->why, sizeof(d->why), "%s %s: %s", kind, what,
-		 modbus_strerror(e));
-	d->link_broken = 1;
-	if (d->connected) {
-		modbus_close(d->mb);
-		d->connected = 0;
+static void bus_close(struct mbbus *b)
+{
+	if (b->connected) {
+		modbus_close(b->mb);
+		b->connected = 0;
 	}
-	return e > 0 ? -e : -EIO;
 }
 
-static int connect_now(struct mbdev *d)
+/* Open the bus for d's request.  0, or -errno with d->why set. */
+static int bus_open(struct mbbus *b, struct mbdev *d)
 {
-	char what[300];
+	int e;
 
-	if (d->connected)
+	if (b->connected)
 		return 0;
-	if (modbus_connect(d->mb) < 0) {
-		int e = errno;
-
-		snprintf(what, sizeof(what), "connecting to %s:%d",
-			 d->link.host, d->link.port);
-		modbus_close(d->mb);
-		return modbus_failed(d, what, e);
+	if (modbus_connect(b->mb) < 0) {
+		e = errno ? errno : EIO;
+		modbus_close(b->mb);
+		d->h.link_errors++;
+		d->link_broken = 1;
+		snprintf(d->why, sizeof(d->why), "link: cannot open %.100s: %s",
+			 b->name, modbus_strerror(e));
+		return -e;
 	}
-	d->connected = 1;
-	if (d->kind->reset != NULL)
-		d->kind->reset(d->arg);
+	if (b->link.transport == MB_RTU && b->link.rs485 != MB_RS485_OFF &&
+	    modbus_rtu_set_serial_mode(b->mb, MODBUS_RTU_RS485) < 0) {
+		e = errno ? errno : EIO;
+		if (b->link.rs485 == MB_RS485_ON) {
+			modbus_close(b->mb);
+			d->h.link_errors++;
+			d->link_broken = 1;
+			snprintf(d->why, sizeof(d->why),
+				 "link: %.100s has no RS-485 mode (%s) and rs485 = on",
+				 b->link.serial, strerror(e));
+			return -e;
+		}
+		if (!b->rs485_noted)
+			mbdev_log(d, WK_LOG_INFO,
+				  "%s: the driver has no RS-485 mode (%s); the converter must switch direction itself",
+				  b->link.serial, strerror(e));
+		b->rs485_noted = 1;
+	}
+	b->connected = 1;
+	b->gen++;
+	b->silent_row = 0;
 	return 0;
 }
 
-int mbdev_reconnect(struct mbdev *d)
+static void keep_quiet(struct mbbus *b)
 {
-	if (d->connected) {
-		modbus_close(d->mb);
-		d->connected = 0;
-	}
-	return connect_now(d);
+	int64_t now = mono_us();
+	struct timespec ts;
+
+	if (b->quiet_until_us <= now)
+		return;
+	ts.tv_sec = (time_t)((b->quiet_until_us - now) / 1000000);
+	ts.tv_nsec = (long)((b->quiet_until_us - now) % 1000000) * 1000;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
+
+enum fail_class { F_TIMEOUT, F_CRC, F_EXCEPTION, F_BAD, F_STRAY, F_LINK };
+
+static enum fail_class classify(int e)
+{
+	if (e == ETIMEDOUT)
+		return F_TIMEOUT;
+	if (e == EMBBADCRC)
+		return F_CRC;
+	if (e >= EMBXILFUN && e <= EMBXGTAR)
+		return F_EXCEPTION;
+	if (e == EMBBADSLAVE)
+		return F_STRAY;
+	if (e == EMBBADDATA || e == EMBBADEXC || e == EMBUNKEXC ||
+	    e == EMBMDATA)
+		return F_BAD;
+	return F_LINK;
+}
+
+static const char *const class_names[] = {
+	[F_TIMEOUT] = "timeout", [F_CRC] = "crc error",
+	[F_EXCEPTION] = "exception", [F_BAD] = "bad reply",
+	[F_STRAY] = "bad reply", [F_LINK] = "link",
+};
 
 static const char *table_name(enum mb_table t)
 {
@@ -280,85 +456,174 @@ static const char *table_name(enum mb_table t)
 	}
 }
 
-static void describe(char *buf, size_t len, const char *verb,
-		     enum mb_table t, int addr, int n)
+enum op { OP_READ, OP_WRITE_REG, OP_WRITE_COIL };
+
+struct request {
+	enum op op;
+	enum mb_table table;
+	int addr, n;
+	uint16_t *regs;		/* OP_READ */
+	uint16_t value;		/* writes */
+};
+
+static void describe(char *buf, size_t len, const struct request *rq)
 {
-	if (n == 1)
-		snprintf(buf, len, "%s %s %d", verb, table_name(t), addr);
+	if (rq->op == OP_WRITE_REG)
+		snprintf(buf, len, "writing register %d", rq->addr);
+	else if (rq->op == OP_WRITE_COIL)
+		snprintf(buf, len, "writing coil %d", rq->addr);
+	else if (rq->n == 1)
+		snprintf(buf, len, "reading %s %d", table_name(rq->table),
+			 rq->addr);
 	else
-		snprintf(buf, len, "%s %ss %d..%d", verb, table_name(t), addr,
-			 addr + n - 1);
+		snprintf(buf, len, "reading %ss %d..%d", table_name(rq->table),
+			 rq->addr, rq->addr + rq->n - 1);
+}
+
+/* One request and its answer on the wire.  0 or a positive errno. */
+static int exchange(struct mbbus *b, struct mbdev *d, const struct request *rq)
+{
+	uint8_t bits[64];
+	unsigned byte_ms = d->link.timeout_ms < BYTE_TIMEOUT_MS
+				   ? d->link.timeout_ms : BYTE_TIMEOUT_MS;
+	int rc, want = rq->op == OP_READ ? rq->n : 1, e;
+
+	keep_quiet(b);
+	modbus_set_slave(b->mb, d->link.unit);
+	modbus_set_response_timeout(b->mb, d->link.timeout_ms / 1000,
+				    (d->link.timeout_ms % 1000) * 1000);
+	modbus_set_byte_timeout(b->mb, 0, byte_ms * 1000);
+	modbus_flush(b->mb);
+	d->h.requests++;
+	errno = 0;
+	if (rq->op == OP_WRITE_REG)
+		rc = modbus_write_register(b->mb, rq->addr, rq->value);
+	else if (rq->op == OP_WRITE_COIL)
+		rc = modbus_write_bit(b->mb, rq->addr, rq->value ? 1 : 0);
+	else if (rq->table == MB_COIL)
+		rc = modbus_read_bits(b->mb, rq->addr, rq->n, bits);
+	else if (rq->table == MB_INPUT)
+		rc = modbus_read_input_registers(b->mb, rq->addr, rq->n,
+						 rq->regs);
+	else
+		rc = modbus_read_registers(b->mb, rq->addr, rq->n, rq->regs);
+	e = errno;
+	b->quiet_until_us = mono_us() + (int64_t)b->link.frame_gap_ms * 1000;
+	if (rc == want) {
+		if (rq->op == OP_READ && rq->table == MB_COIL)
+			for (int i = 0; i < rq->n; i++)
+				rq->regs[i] = bits[i] ? 1 : 0;
+		return 0;
+	}
+	if (rc >= 0)
+		return EMBBADDATA;
+	return e ? e : EIO;
+}
+
+static void run_waiting(struct mbbus *b);
+
+/* A request with its retries, counted in d->h.  0 or -errno, d->why set. */
+static int transact(struct mbdev *d, const struct request *rq)
+{
+	struct mbbus *b = d->bus;
+	unsigned tries = 1 + (d->state == ST_FAULT ? 0 : d->link.retries);
+	unsigned strays = 0;
+	enum fail_class cls = F_LINK;
+	char what[80];
+	int e = EIO, r;
+
+	/* commands go ahead of every poll request, also of one that was
+	 * only waiting for the bus to be quiet */
+	if (!b->in_cmd) {
+		keep_quiet(b);
+		run_waiting(b);
+	}
+	for (unsigned i = 0; i < tries;) {
+		r = bus_open(b, d);
+		if (r < 0)
+			return r;
+		e = exchange(b, d, rq);
+		if (e == 0) {
+			d->h.responses++;
+			d->h.last_ok_ms = wall_ms();
+			b->silent_row = 0;
+			return 0;
+		}
+		cls = classify(e);
+		if (cls == F_STRAY && strays < STRAYS_MAX) {
+			strays++;	/* another slave's late answer */
+			continue;
+		}
+		i++;
+		switch (cls) {
+		case F_TIMEOUT:
+			d->h.timeouts++;
+			/* an answer that is merely late must land in the
+			 * flush before the next request, not in its reply:
+			 * RTU frames carry nothing to tell them apart */
+			b->quiet_until_us = mono_us() +
+					    (int64_t)d->link.timeout_ms * 1000;
+			if (b->link.transport == MB_TCP &&
+			    ++b->silent_row >= TCP_SILENT_RECONNECT) {
+				mbdev_log(d, WK_LOG_INFO,
+					  "%s: %u timeouts in a row, reconnecting",
+					  b->name, b->silent_row);
+				bus_close(b);
+			}
+			break;
+		case F_CRC:
+			d->h.crc_errors++;
+			break;
+		case F_EXCEPTION:
+			d->h.exceptions++;
+			i = tries;	/* a definite answer: no retry */
+			break;
+		case F_BAD:
+		case F_STRAY:
+			d->h.bad_replies++;
+			break;
+		case F_LINK:
+			d->h.link_errors++;
+			bus_close(b);
+			break;
+		}
+	}
+	describe(what, sizeof(what), rq);
+	snprintf(d->why, sizeof(d->why), "%s %s: %s", class_names[cls], what,
+		 modbus_strerror(e));
+	d->link_broken = 1;
+	return -e;
 }
 
 int mbdev_read(struct mbdev *d, enum mb_table t, int addr, int n,
 	       uint16_t *regs)
 {
-	uint8_t bits[64];
-	char what[80];
-	int r;
+	struct request rq = { OP_READ, t, addr, n, regs, 0 };
 
 	if (n < 1 || n > 64)
 		return -EINVAL;
-	if (!d->connected) {
-		r = connect_now(d);
-		if (r < 0)
-			return r;
-	}
-	if (t == MB_COIL)
-		r = modbus_read_bits(d->mb, addr, n, bits);
-	else if (t == MB_INPUT)
-		r = modbus_read_input_registers(d->mb, addr, n, regs);
-	else
-		r = modbus_read_registers(d->mb, addr, n, regs);
-	if (r != n) {
-		int e = r < 0 ? errno : EMBBADDATA;
-
-		describe(what, sizeof(what), "reading", t, addr, n);
-		return modbus_failed(d, what, e);
-	}
-	if (t == MB_COIL) {
-		for (int i = 0; i < n; i++)
-			regs[i] = bits[i] ? 1 : 0;
-	}
-	return 0;
+	return transact(d, &rq);
 }
 
 int mbdev_write_register(struct mbdev *d, int addr, uint16_t value)
 {
-	char what[80];
-	int r;
+	struct request rq = { OP_WRITE_REG, MB_HOLDING, addr, 1, NULL, value };
 
-	if (!d->connected) {
-		r = connect_now(d);
-		if (r < 0)
-			return r;
-	}
-	if (modbus_write_register(d->mb, addr, value) != 1) {
-		int e = errno;
-
-		snprintf(what, sizeof(what), "writing register %d", addr);
-		return modbus_failed(d, what, e);
-	}
-	return 0;
+	return transact(d, &rq);
 }
 
 int mbdev_write_coil(struct mbdev *d, int addr, int on)
 {
-	char what[80];
-	int r;
+	struct request rq = { OP_WRITE_COIL, MB_COIL, addr, 1, NULL,
+			      (uint16_t)(on ? 1 : 0) };
 
-	if (!d->connected) {
-		r = connect_now(d);
-		if (r < 0)
-			return r;
-	}
-	if (modbus_write_bit(d->mb, addr, on ? 1 : 0) != 1) {
-		int e = errno;
+	return transact(d, &rq);
+}
 
-		snprintf(what, sizeof(what), "writing coil %d", addr);
-		return modbus_failed(d, what, e);
-	}
-	return 0;
+int mbdev_reconnect(struct mbdev *d)
+{
+	bus_close(d->bus);
+	return bus_open(d->bus, d);
 }
 
 int mbdev_reject(struct mbdev *d, const char *fmt, ...)
@@ -368,6 +633,7 @@ int mbdev_reject(struct mbdev *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(d->why, sizeof(d->why), fmt, ap);
 	va_end(ap);
+	d->h.bad_values++;
 	d->link_broken = 0;
 	return -EBADMSG;
 }
@@ -377,211 +643,477 @@ const char *mbdev_reason(const struct mbdev *d)
 	return d->why;
 }
 
-int mbdev_wait(struct mbdev *d, unsigned ms)
+int mbdev_after(struct mbdev *d, unsigned ms, const struct wk_command *cmd)
 {
-	int64_t until = mono_ms() + ms;
-	int r;
+	struct mbbus *b = d->bus;
+	int r = 0;
 
-	pthread_mutex_lock(&d->mu);
-	while (!d->stopping && mono_ms() < until)
-		wait_until(d, until);
-	r = d->stopping ? -ECANCELED : 0;
-	pthread_mutex_unlock(&d->mu);
+	pthread_mutex_lock(&b->mu);
+	if (d->detaching) {
+		r = -ECANCELED;	/* nothing may outlive the device */
+	} else if (b->n_timed == TIMED_LEN) {
+		r = -ENOBUFS;
+	} else {
+		struct cmd_slot *s = &b->timed[b->n_timed++];
+
+		s->dev = d;
+		s->cmd = *cmd;
+		s->due = mono_ms() + ms;
+	}
+	pthread_mutex_unlock(&b->mu);
 	return r;
 }
 
 void mbdev_emit(struct mbdev *d, struct wk_event *ev)
 {
 	/* a reading proves the device works: say so before the reading */
-	if (ev->type != WK_EV_DEVICE_FAULT && ev->type != WK_EV_DEVICE_OK)
+	if (ev->type != WK_EV_DEVICE_FAULT && ev->type != WK_EV_DEVICE_OK) {
 		succeeded(d);
+		d->h.last_reading_ms = wall_ms();
+	}
 	emit_raw(d, ev);
 }
 
-static void run_command(struct mbdev *d, const struct wk_command *cmd)
+/* --- the worker ------------------------------------------------------- */
+
+/* Take the next command to run: queued ones first, then the timed one
+ * that has been due longest.  b->mu held.  1 if *out was filled. */
+static int take_command(struct mbbus *b, int64_t now, struct cmd_slot *out)
+{
+	unsigned best = TIMED_LEN;
+
+	if (b->q_len > 0) {
+		*out = b->queue[b->q_head];
+		b->q_head = (b->q_head + 1) % CMDQ_LEN;
+		b->q_len--;
+		return 1;
+	}
+	for (unsigned i = 0; i < b->n_timed; i++)
+		if (b->timed[i].due <= now &&
+		    (best == TIMED_LEN || b->timed[i].due < b->timed[best].due))
+			best = i;
+	if (best == TIMED_LEN)
+		return 0;
+	*out = b->timed[best];
+	b->timed[best] = b->timed[--b->n_timed];
+	return 1;
+}
+
+static void run_command(struct mbbus *b, struct mbdev *d,
+			const struct wk_command *cmd)
 {
 	int r;
 
-	r = connect_now(d);
-	if (r < 0) {
-		mbdev_log(d, WK_LOG_WARNING, "command %" PRIu64 " dropped: %s",
-			  cmd->id, d->why);
-		failed(d);
-		return;
-	}
-	r = d->kind->command(d, d->arg, cmd);
+	b->in_cmd = 1;
+	r = bus_open(b, d);
+	if (r == 0)
+		r = d->kind->command(d, d->arg, cmd);
+	b->in_cmd = 0;
 	if (r < 0) {
 		mbdev_log(d, WK_LOG_WARNING, "command %" PRIu64 " failed: %s",
 			  cmd->id, d->why);
 		failed(d);
-		return;
-	}
-	if (d->state == ST_FAULT) {
-		/* the device is back: poll soon instead of after the gap */
-		int64_t soon = mono_ms() + d->link.poll_ms;
+	} else {
+		if (d->state == ST_FAULT) {
+			/* the device is back: poll soon, not after the gap */
+			int64_t soon = mono_ms() + d->link.poll_ms;
 
-		if (d->next_poll > soon)
-			d->next_poll = soon;
+			if (d->next_poll > soon)
+				d->next_poll = soon;
+		}
+		succeeded(d);
 	}
-	succeeded(d);
+	publish(d);
 }
 
-static void run_poll(struct mbdev *d)
+/* Run every command waiting now; b->mu not held. */
+static void run_waiting(struct mbbus *b)
 {
-	int64_t started = mono_ms();
+	struct cmd_slot s;
 
-	if (connect_now(d) < 0 || d->kind->poll(d, d->arg) < 0) {
+	pthread_mutex_lock(&b->mu);
+	while (take_command(b, mono_ms(), &s)) {
+		b->busy_cmd = s.dev;
+		pthread_mutex_unlock(&b->mu);
+		run_command(b, s.dev, &s.cmd);
+		pthread_mutex_lock(&b->mu);
+		b->busy_cmd = NULL;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void run_poll(struct mbbus *b, struct mbdev *d)
+{
+	int64_t due = d->next_poll, now;
+	int r;
+
+	r = bus_open(b, d);
+	if (r == 0 && (d->seen_gen != b->gen || d->need_reset)) {
+		if (d->kind->reset != NULL)
+			d->kind->reset(d->arg);
+		d->seen_gen = b->gen;
+		d->need_reset = 0;
+	}
+	if (r == 0)
+		r = d->kind->poll(d, d->arg);
+	if (r < 0) {
 		failed(d);
-		return;
+	} else {
+		succeeded(d);
+		/* keep the phase; a late device gets one poll now, not a
+		 * burst to catch up */
+		now = mono_ms();
+		d->next_poll = due + d->link.poll_ms;
+		if (d->next_poll < now)
+			d->next_poll = now;
 	}
-	succeeded(d);
-	d->next_poll = started + d->link.poll_ms;
+	publish(d);
 }
 
-static void *worker(void *p)
+/* The device whose poll is most overdue, or NULL with *next set to the
+ * earliest due time (INT64_MAX if none).  b->mu held. */
+static struct mbdev *due_poll(struct mbbus *b, int64_t now, int64_t *next)
 {
-	struct mbdev *d = p;
-	struct wk_command cmd;
+	struct mbdev *best = NULL;
 
-	d->next_poll = mono_ms();
-	pthread_mutex_lock(&d->mu);
-	while (!d->stopping) {
-		if (d->q_len > 0) {
-			cmd = d->queue[d->q_head];
-			d->q_head = (d->q_head + 1) % QUEUE_LEN;
-			d->q_len--;
-			pthread_mutex_unlock(&d->mu);
-			run_command(d, &cmd);
-			pthread_mutex_lock(&d->mu);
+	*next = INT64_MAX;
+	for (size_t i = 0; i < b->n_devs; i++) {
+		struct mbdev *d = b->devs[i];
+
+		if (d->detaching)
+			continue;
+		if (d->next_poll <= now &&
+		    (best == NULL || d->next_poll < best->next_poll))
+			best = d;
+		if (d->next_poll < *next)
+			*next = d->next_poll;
+	}
+	for (unsigned i = 0; i < b->n_timed; i++)
+		if (b->timed[i].due < *next)
+			*next = b->timed[i].due;
+	return best;
+}
+
+static void *bus_worker(void *p)
+{
+	struct mbbus *b = p;
+	struct cmd_slot s;
+	struct mbdev *d;
+	int64_t next;
+
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		if (take_command(b, mono_ms(), &s)) {
+			b->busy_cmd = s.dev;
+			pthread_mutex_unlock(&b->mu);
+			run_command(b, s.dev, &s.cmd);
+			pthread_mutex_lock(&b->mu);
+			b->busy_cmd = NULL;
+			pthread_cond_broadcast(&b->cv);
 			continue;
 		}
-		if (mono_ms() >= d->next_poll) {
-			pthread_mutex_unlock(&d->mu);
-			run_poll(d);
-			pthread_mutex_lock(&d->mu);
+		if (b->stopping)
+			break;
+		d = due_poll(b, mono_ms(), &next);
+		if (d != NULL) {
+			b->busy_poll = d;
+			pthread_mutex_unlock(&b->mu);
+			run_poll(b, d);
+			pthread_mutex_lock(&b->mu);
+			b->busy_poll = NULL;
+			pthread_cond_broadcast(&b->cv);
 			continue;
 		}
-		wait_until(d, d->next_poll);
+		if (next == INT64_MAX)
+			pthread_cond_wait(&b->cv, &b->mu);
+		else
+			wait_until(b, next);
 	}
-	while (d->q_len > 0) {
-		cmd = d->queue[d->q_head];
-		d->q_head = (d->q_head + 1) % QUEUE_LEN;
-		d->q_len--;
-		mbdev_log(d, WK_LOG_WARNING,
-			  "command %" PRIu64 " dropped: stopping", cmd.id);
-	}
-	pthread_mutex_unlock(&d->mu);
-	if (d->connected) {
-		modbus_close(d->mb);
-		d->connected = 0;
-	}
+	pthread_mutex_unlock(&b->mu);
+	bus_close(b);
 	return NULL;
 }
 
+/* --- buses and devices (loop thread) ---------------------------------- */
+
+static void bus_free(struct mbbus *b)
+{
+	if (b == NULL)
+		return;
+	if (b->mb != NULL)
+		modbus_free(b->mb);
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+	free(b->devs);
+	free(b);
+}
+
+static int cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	r = pthread_condattr_init(&ca);
+	if (r != 0)
+		return r;
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+/* A new bus for d's link, its worker running.  g_mu held. */
+static int bus_new(struct mbdev *d, struct mbbus **out)
+{
+	struct mbbus *b = calloc(1, sizeof(*b));
+	char port[16];
+	sigset_t all, old;
+	int r;
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->link = d->link;
+	mbmap_bus_name(&d->link, b->name, sizeof(b->name));
+	if (d->link.transport == MB_RTU) {
+		b->mb = modbus_new_rtu(d->link.serial, (int)d->link.baud,
+				       d->link.parity, d->link.data_bits,
+				       d->link.stop_bits);
+	} else {
+		snprintf(port, sizeof(port), "%d", d->link.port);
+		b->mb = modbus_new_tcp_pi(d->link.host, port);
+	}
+	if (b->mb == NULL) {
+		r = errno ? errno : ENOMEM;
+		free(b);
+		return -r;
+	}
+	r = cond_init_mono(&b->cv);
+	if (r != 0) {
+		modbus_free(b->mb);
+		free(b);
+		return -r;
+	}
+	r = pthread_mutex_init(&b->mu, NULL);
+	if (r != 0) {
+		pthread_cond_destroy(&b->cv);
+		modbus_free(b->mb);
+		free(b);
+		return -r;
+	}
+	/* signals belong to the loop thread (signalfd) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&b->thread, NULL, bus_worker, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		bus_free(b);
+		return -r;
+	}
+	*out = b;
+	return 0;
+}
+
+static void pending_remove(struct mbdev *d)
+{
+	struct mbdev **pp;
+
+	if (!d->pending)
+		return;
+	for (pp = &g_pending; *pp != NULL; pp = &(*pp)->pending_next)
+		if (*pp == d) {
+			*pp = d->pending_next;
+			break;
+		}
+	d->pending = 0;
+}
+
 int mbdev_new(const struct wk_host_api *host, struct wk_instance *inst,
-	      const struct mb_link *link, const struct mbdev_kind *kind,
-	      void *arg, struct mbdev **out)
+	      const char *name, const struct mb_link *link,
+	      const struct mbdev_kind *kind, void *arg, struct mbdev **out)
 {
 	struct mbdev *d = calloc(1, sizeof(*d));
-	pthread_condattr_t ca;
 	int r;
 
 	if (d == NULL)
 		return -ENOMEM;
+	r = pthread_mutex_init(&d->hmu, NULL);
+	if (r != 0) {
+		free(d);
+		return -r;
+	}
 	d->host = host;
 	d->inst = inst;
+	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->link = *link;
 	d->kind = kind;
 	d->arg = arg;
-	r = pthread_condattr_init(&ca);
-	if (r != 0)
-		goto fail;
-	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (r == 0)
-		r = pthread_cond_init(&d->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (r != 0)
-		goto fail;
-	r = pthread_mutex_init(&d->mu, NULL);
-	if (r != 0) {
-		pthread_cond_destroy(&d->cv);
-		goto fail;
-	}
+	pthread_mutex_lock(&g_mu);
+	d->pending_next = g_pending;
+	g_pending = d;
+	d->pending = 1;
+	pthread_mutex_unlock(&g_mu);
 	*out = d;
 	return 0;
-fail:
-	free(d);
-	return -r;
 }
 
 int mbdev_start(struct mbdev *d)
 {
-	sigset_t all, old;
-	int r;
+	char name[300];
+	struct mbbus *b;
+	const char *key = NULL;
+	int r = 0;
 
-	if (d->running)
+	if (d->bus != NULL)
 		return 0;
-	d->mb = modbus_new_tcp(d->link.host, d->link.port);
-	if (d->mb == NULL)
-		return -(errno ? errno : ENOMEM);
-	if (modbus_set_slave(d->mb, d->link.unit) < 0 ||
-	    modbus_set_response_timeout(d->mb, d->link.timeout_ms / 1000,
-					(d->link.timeout_ms % 1000) * 1000) < 0) {
-		r = errno ? errno : EINVAL;
-		modbus_free(d->mb);
-		d->mb = NULL;
-		return -r;
+	mbmap_bus_name(&d->link, name, sizeof(name));
+	pthread_mutex_lock(&g_mu);
+	pending_remove(d);
+	for (b = g_buses; b != NULL; b = b->next)
+		if (strcmp(b->name, name) == 0)
+			break;
+	if (b != NULL) {
+		key = mbmap_link_conflict(&d->link, &b->link);
+		if (key != NULL)
+			r = -EINVAL;
+	} else {
+		r = bus_new(d, &b);
+		if (r == 0) {
+			b->next = g_buses;
+			g_buses = b;
+		}
 	}
-	d->connected = 0;
+	if (r == 0)
+		b->refs++;
+	pthread_mutex_unlock(&g_mu);
+	if (key != NULL) {
+		mbdev_log(d, WK_LOG_ERR, "%s differs from the other devices on %s, which is open",
+			  key, name);
+		return r;
+	}
+	if (r < 0) {
+		mbdev_log(d, WK_LOG_ERR, "cannot set up %s: %s", name,
+			  strerror(-r));
+		return r;
+	}
+
 	d->state = ST_NEW;
 	d->ever_ok = 0;
 	d->gap_ms = d->link.poll_ms;
-	d->stopping = 0;
-	d->q_head = d->q_len = 0;
+	d->need_reset = 1;
+	d->detaching = 0;
+	memset(&d->h, 0, sizeof(d->h));
+	d->why[0] = '\0';
+	publish(d);
 
-	/* signals belong to the loop thread (signalfd) */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&d->thread, NULL, worker, d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
-		modbus_free(d->mb);
-		d->mb = NULL;
-		return -r;
+	pthread_mutex_lock(&b->mu);
+	if (b->n_devs == b->cap_devs) {
+		size_t cap = b->cap_devs ? 2 * b->cap_devs : 4;
+		struct mbdev **nd = realloc(b->devs, cap * sizeof(*nd));
+
+		if (nd == NULL) {
+			pthread_mutex_unlock(&b->mu);
+			r = -ENOMEM;
+			goto undo;
+		}
+		b->devs = nd;
+		b->cap_devs = cap;
 	}
-	d->running = 1;
+	d->next_poll = mono_ms();
+	d->bus = b;		/* before the worker can see the device */
+	b->devs[b->n_devs++] = d;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+undo:
+	d->bus = b;
+	mbdev_stop(d);
+	return r;
+}
+
+static int has_commands(const struct mbbus *b, const struct mbdev *d)
+{
+	for (unsigned i = 0; i < b->q_len; i++)
+		if (b->queue[(b->q_head + i) % CMDQ_LEN].dev == d)
+			return 1;
+	for (unsigned i = 0; i < b->n_timed; i++)
+		if (b->timed[i].dev == d)
+			return 1;
 	return 0;
 }
 
 void mbdev_stop(struct mbdev *d)
 {
-	if (d == NULL || !d->running)
+	struct mbbus *b, **pp;
+	int last;
+
+	if (d == NULL || d->bus == NULL)
 		return;
-	pthread_mutex_lock(&d->mu);
-	d->stopping = 1;
-	pthread_cond_broadcast(&d->cv);
-	pthread_mutex_unlock(&d->mu);
-	pthread_join(d->thread, NULL);
-	d->running = 0;
-	modbus_free(d->mb);
-	d->mb = NULL;
+	b = d->bus;
+	pthread_mutex_lock(&b->mu);
+	d->detaching = 1;
+	for (unsigned i = 0; i < b->n_timed; i++)
+		if (b->timed[i].dev == d)
+			b->timed[i].due = 0;
+	pthread_cond_broadcast(&b->cv);
+	while (b->busy_poll == d || b->busy_cmd == d || has_commands(b, d))
+		pthread_cond_wait(&b->cv, &b->mu);
+	for (size_t i = 0; i < b->n_devs; i++)
+		if (b->devs[i] == d) {
+			b->devs[i] = b->devs[--b->n_devs];
+			break;
+		}
+	pthread_mutex_unlock(&b->mu);
+
+	pthread_mutex_lock(&g_mu);
+	last = --b->refs == 0;
+	if (last)
+		for (pp = &g_buses; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == b) {
+				*pp = b->next;
+				break;
+			}
+	pthread_mutex_unlock(&g_mu);
+	if (last) {
+		pthread_mutex_lock(&b->mu);
+		b->stopping = 1;
+		pthread_cond_broadcast(&b->cv);
+		pthread_mutex_unlock(&b->mu);
+		pthread_join(b->thread, NULL);
+		bus_free(b);
+	}
+	d->bus = NULL;
 }
 
 int mbdev_submit(struct mbdev *d, const struct wk_command *cmd)
 {
+	struct mbbus *b = d->bus;
+	int64_t t = mono_us();
 	int r = 0;
 
-	pthread_mutex_lock(&d->mu);
-	if (!d->running || d->stopping) {
+	if (b == NULL)
+		return -EAGAIN;
+	pthread_mutex_lock(&b->mu);
+	if (d->detaching) {
 		r = -EAGAIN;
-	} else if (d->q_len == QUEUE_LEN) {
+	} else if (b->q_len == CMDQ_LEN) {
 		r = -ENOBUFS;
 	} else {
-		d->queue[(d->q_head + d->q_len) % QUEUE_LEN] = *cmd;
-		d->q_len++;
-		pthread_cond_broadcast(&d->cv);
+		struct cmd_slot *s =
+			&b->queue[(b->q_head + b->q_len) % CMDQ_LEN];
+
+		s->dev = d;
+		s->cmd = *cmd;
+		s->due = 0;
+		b->q_len++;
+		pthread_cond_broadcast(&b->cv);
 	}
-	pthread_mutex_unlock(&d->mu);
+	pthread_mutex_unlock(&b->mu);
+	/* the time, for tests that check the command beats the polls */
+	if (r == 0)
+		mbdev_log(d, WK_LOG_DEBUG, "command %" PRIu64 " queued on %s, mono_us=%lld",
+			  cmd->id, b->name, (long long)t);
 	return r;
 }
 
@@ -590,9 +1122,9 @@ void mbdev_free(struct mbdev *d)
 	if (d == NULL)
 		return;
 	mbdev_stop(d);
-	pthread_cond_destroy(&d->cv);
-	pthread_mutex_destroy(&d->mu);
+	pthread_mutex_lock(&g_mu);
+	pending_remove(d);
+	pthread_mutex_unlock(&g_mu);
+	pthread_mutex_destroy(&d->hmu);
 	free(d);
 }
-
-#pragma GCC visibility pop

@@ -9,16 +9,12 @@
  * pair that runs past 65535, a ready flag on a read-only table) live here
  * too, so the daemon and the simulator refuse the same profiles.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <wicket/plugin.h>
-
-/* Internal to each plugin .so that links it (see mbdev.c). */
-#pragma GCC visibility push(hidden)
 
 #include "confval.h"
 #include "mbmap.h"
@@ -162,44 +158,229 @@ static int overlaps(int first, int n, int other)
 	return other >= first && other < first + n;
 }
 
+/* The keys that only make sense on one transport, to refuse on the other. */
+static const char *const tcp_only[] = { "port", NULL };
+static const char *const rtu_only[] = { "baud", "parity", "data_bits",
+					"stop_bits", "rs485", NULL };
+
+static void refuse_keys(struct pc *p, const char *const *keys,
+			const char *why)
+{
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct wk_conf_item *it = take(p, keys[i]);
+
+		if (it != NULL) {
+			p->err(p->ctx, it, "%s: %s", keys[i], why);
+			p->bad = 1;
+		}
+	}
+}
+
+/* A name or address for getaddrinfo: printable, no spaces. */
+static int host_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return 0;
+	return 1;
+}
+
+/* 3.5 characters of silence at the line's speed (the RTU frame end),
+ * rounded up to whole ms, at least 2 ms; above 19200 baud the spec fixes
+ * it at 1.75 ms. */
+static unsigned rtu_gap_ms(const struct mb_link *l)
+{
+	unsigned bits = 1 + (unsigned)l->data_bits + (l->parity != 'N') +
+			(unsigned)l->stop_bits;
+	unsigned us = l->baud > 19200 ? 1750
+				      : (unsigned)((35ull * bits * 100000ull +
+						    l->baud - 1) / l->baud);
+	unsigned ms = (us + 999) / 1000;
+
+	return ms < 2 ? 2 : ms;
+}
+
+static void parse_rtu(struct pc *p, const struct wk_conf_item *serial,
+		      struct mb_link *out)
+{
+	static const long bauds[] = { 1200, 2400, 4800, 9600, 14400, 19200,
+				      38400, 57600, 115200, 230400 };
+	const struct wk_conf_item *it;
+	long v;
+
+	out->transport = MB_RTU;
+	if (sval(serial)[0] != '/' || strlen(sval(serial)) >= sizeof(out->serial)) {
+		p->err(p->ctx, serial, "serial: '%s' is not a device path (like /dev/ttyUSB0), at most %zu characters",
+		       sval(serial), sizeof(out->serial) - 1);
+		p->bad = 1;
+	} else {
+		snprintf(out->serial, sizeof(out->serial), "%s", sval(serial));
+	}
+	v = 9600;
+	if (get_long(p, "baud", 50, 4000000, &v, &it) == 1) {
+		size_t i;
+
+		for (i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+			if (bauds[i] == v)
+				break;
+		if (i == sizeof(bauds) / sizeof(bauds[0])) {
+			p->err(p->ctx, it, "baud: %ld is not a serial speed libmodbus sets (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400)",
+			       v);
+			p->bad = 1;
+			v = 9600;
+		}
+	}
+	out->baud = (unsigned)v;
+	out->parity = 'N';
+	it = take(p, "parity");
+	if (it != NULL) {
+		if (strcmp(sval(it), "none") == 0)
+			out->parity = 'N';
+		else if (strcmp(sval(it), "even") == 0)
+			out->parity = 'E';
+		else if (strcmp(sval(it), "odd") == 0)
+			out->parity = 'O';
+		else {
+			p->err(p->ctx, it, "parity: '%s' is not one of none, even, odd",
+			       sval(it));
+			p->bad = 1;
+		}
+	}
+	v = 8;
+	get_long(p, "data_bits", 7, 8, &v, NULL);
+	out->data_bits = (int)v;
+	v = 1;
+	get_long(p, "stop_bits", 1, 2, &v, NULL);
+	out->stop_bits = (int)v;
+	out->rs485 = MB_RS485_AUTO;
+	it = take(p, "rs485");
+	if (it != NULL) {
+		if (strcmp(sval(it), "auto") == 0)
+			out->rs485 = MB_RS485_AUTO;
+		else if (strcmp(sval(it), "on") == 0)
+			out->rs485 = MB_RS485_ON;
+		else if (strcmp(sval(it), "off") == 0)
+			out->rs485 = MB_RS485_OFF;
+		else {
+			p->err(p->ctx, it, "rs485: '%s' is not one of auto, on, off",
+			       sval(it));
+			p->bad = 1;
+		}
+	}
+	v = 1;
+	get_long(p, "unit", 1, 247, &v, NULL);
+	out->unit = (int)v;
+	get_uint(p, "frame_gap_ms", 0, 1000, rtu_gap_ms(out),
+		 &out->frame_gap_ms);
+	refuse_keys(p, tcp_only, "only for Modbus TCP (host =); this device is on a serial line");
+}
+
+static void parse_tcp(struct pc *p, const struct wk_conf_item *host,
+		      struct mb_link *out)
+{
+	long v;
+
+	out->transport = MB_TCP;
+	if (strlen(sval(host)) >= sizeof(out->host) || !host_ok(sval(host))) {
+		p->err(p->ctx, host, "host: '%s' is not a host name or address",
+		       sval(host));
+		p->bad = 1;
+	} else {
+		snprintf(out->host, sizeof(out->host), "%s", sval(host));
+	}
+	v = 502;
+	get_long(p, "port", 1, 65535, &v, NULL);
+	out->port = (int)v;
+	v = 1;
+	get_long(p, "unit", 0, 255, &v, NULL);
+	out->unit = (int)v;
+	get_uint(p, "frame_gap_ms", 0, 1000, 0, &out->frame_gap_ms);
+	refuse_keys(p, rtu_only, "only for Modbus RTU (serial =); this device is on TCP");
+}
+
 int mbmap_parse_link(const struct wk_conf *conf, unsigned char *used,
 		     struct mb_link *out, mb_err_fn err, void *ctx)
 {
+	const struct wk_conf_item *host, *serial;
 	struct pc p;
-	const struct wk_conf_item *it;
-	struct in_addr addr;
-	long v;
 
 	start(&p, conf, used, err, ctx);
 	memset(out, 0, sizeof(*out));
 
-	it = take(&p, "host");
-	if (it == NULL) {
-		missing(&p, "host");
-	} else if (strlen(sval(it)) >= sizeof(out->host)) {
-		err(ctx, it, "host: longer than %zu characters",
-		    sizeof(out->host) - 1);
+	host = take(&p, "host");
+	serial = take(&p, "serial");
+	if (host != NULL && serial != NULL) {
+		err(ctx, serial, "serial: and host = %s: a device is on a serial line (serial) or on TCP (host), not both",
+		    sval(host));
 		p.bad = 1;
-	} else if (inet_pton(AF_INET, sval(it), &addr) != 1) {
-		/* libmodbus 3.1 TCP takes a numeric IPv4 address only */
-		err(ctx, it, "host: '%s' is not an IPv4 address (like 192.168.1.20)",
-		    sval(it));
-		p.bad = 1;
+		parse_tcp(&p, host, out);
+	} else if (serial != NULL) {
+		parse_rtu(&p, serial, out);
+	} else if (host != NULL) {
+		parse_tcp(&p, host, out);
 	} else {
-		snprintf(out->host, sizeof(out->host), "%s", sval(it));
+		err(ctx, NULL, "missing key 'host' (Modbus TCP) or 'serial' (Modbus RTU)");
+		p.bad = 1;
 	}
-
-	v = 502;
-	get_long(&p, "port", 1, 65535, &v, NULL);
-	out->port = (int)v;
-	v = 1;
-	get_long(&p, "unit", 0, 247, &v, NULL);
-	out->unit = (int)v;
 	get_uint(&p, "poll_ms", 10, 600000, 200, &out->poll_ms);
 	get_uint(&p, "timeout_ms", 10, 60000, 500, &out->timeout_ms);
+	get_uint(&p, "retries", 0, 5, 1, &out->retries);
 	get_uint(&p, "backoff_max_ms", 100, 3600000, 10000,
 		 &out->backoff_max_ms);
 	return p.bad ? -EINVAL : 0;
+}
+
+void mbmap_bus_name(const struct mb_link *l, char *out, size_t len)
+{
+	if (l->transport == MB_RTU)
+		snprintf(out, len, "rtu %s", l->serial);
+	else
+		snprintf(out, len, "tcp %s:%d", l->host, l->port);
+}
+
+const char *mbmap_link_conflict(const struct mb_link *a,
+				const struct mb_link *b)
+{
+	/* the line keys first: the default gap follows from them */
+	if (a->transport != MB_RTU)
+		return a->frame_gap_ms != b->frame_gap_ms ? "frame_gap_ms" : NULL;
+	if (a->baud != b->baud)
+		return "baud";
+	if (a->parity != b->parity)
+		return "parity";
+	if (a->data_bits != b->data_bits)
+		return "data_bits";
+	if (a->stop_bits != b->stop_bits)
+		return "stop_bits";
+	if (a->rs485 != b->rs485)
+		return "rs485";
+	if (a->frame_gap_ms != b->frame_gap_ms)
+		return "frame_gap_ms";
+	return NULL;
+}
+
+void mbmap_bus_value(const struct mb_link *l, const char *key, char *out,
+		     size_t len)
+{
+	static const char *const rs485[] = { "auto", "on", "off" };
+
+	if (strcmp(key, "frame_gap_ms") == 0)
+		snprintf(out, len, "%u", l->frame_gap_ms);
+	else if (strcmp(key, "baud") == 0)
+		snprintf(out, len, "%u", l->baud);
+	else if (strcmp(key, "parity") == 0)
+		snprintf(out, len, "%s", l->parity == 'E' ? "even" :
+			 l->parity == 'O' ? "odd" : "none");
+	else if (strcmp(key, "data_bits") == 0)
+		snprintf(out, len, "%d", l->data_bits);
+	else if (strcmp(key, "stop_bits") == 0)
+		snprintf(out, len, "%d", l->stop_bits);
+	else if (strcmp(key, "rs485") == 0)
+		snprintf(out, len, "%s", rs485[l->rs485]);
+	else
+		snprintf(out, len, "?");
 }
 
 int mbmap_parse_thermal(const struct wk_conf *conf, unsigned char *used,
@@ -490,4 +671,3 @@ int mbmap_encode_credential(const struct mb_reader_map *m, const char *cred,
 	return 0;
 }
 
-#pragma GCC visibility pop

@@ -1,7 +1,7 @@
 /*
  * mbmap: the register maps of the three Modbus device kinds (thermal sensor,
  * gate controller, credential reader) and the link settings of a Modbus TCP
- * device, parsed from a wk_conf (a [device] section merged over its profile
+ * or RTU device, parsed from a wk_conf (a [device] section merged over its profile
  * file).  Shared by the Modbus plugins and wicket-sim, so both read the same
  * profile files the same way.  docs/devices.md documents every key.
  *
@@ -13,6 +13,7 @@
 #ifndef WICKET_MBMAP_H
 #define WICKET_MBMAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <wicket/plugin.h>
@@ -24,15 +25,38 @@ enum mb_table { MB_HOLDING, MB_INPUT, MB_COIL };
 typedef int (*mb_err_fn)(void *ctx, const struct wk_conf_item *item,
 			 const char *fmt, ...) WK_PRINTF(3, 4);
 
-/* Modbus TCP link: host, port, unit, poll_ms, timeout_ms, backoff_max_ms */
+enum mb_transport { MB_TCP, MB_RTU };
+enum mb_rs485 { MB_RS485_AUTO, MB_RS485_ON, MB_RS485_OFF };
+
+/* How to reach one device.  The bus is one serial line (the same `serial`)
+ * or one TCP peer (the same host:port); the keys marked "bus" must agree
+ * between every device on one bus (mbmap_link_conflict). */
 struct mb_link {
-	char host[256];
-	int port;		/* default 502 */
-	int unit;		/* slave id, default 1 */
+	enum mb_transport transport;	/* host = TCP, serial = RTU */
+	char host[256];		/* TCP: name or address */
+	int port;		/* TCP: default 502 */
+	char serial[256];	/* RTU: the tty */
+	unsigned baud;		/* RTU bus: default 9600 */
+	char parity;		/* RTU bus: 'N' (default), 'E', 'O' */
+	int data_bits;		/* RTU bus: 7 or 8 (default) */
+	int stop_bits;		/* RTU bus: 1 (default) or 2 */
+	enum mb_rs485 rs485;	/* RTU bus: default auto */
+	unsigned frame_gap_ms;	/* bus: silence between frames */
+	int unit;		/* slave id: RTU 1..247, TCP 0..255; default 1 */
 	unsigned poll_ms;	/* default 200 */
 	unsigned timeout_ms;	/* response timeout, default 500 */
+	unsigned retries;	/* extra tries of a failed request, default 1 */
 	unsigned backoff_max_ms;	/* cap of the doubling retry gap, 10000 */
 };
+
+/* The bus key: "tcp HOST:PORT" or "rtu PATH". */
+void mbmap_bus_name(const struct mb_link *l, char *out, size_t len);
+/* The first bus key on which a and b (on the same bus) disagree, or NULL. */
+const char *mbmap_link_conflict(const struct mb_link *a,
+				const struct mb_link *b);
+/* A bus key's value as text, for messages ("9600", "even", ...). */
+void mbmap_bus_value(const struct mb_link *l, const char *key, char *out,
+		     size_t len);
 
 /* Thermal sensor: the temperature value and how a new reading is flagged. */
 struct mb_thermal_map {

@@ -1,19 +1,19 @@
 /*
  * modbus-reader: a card or QR code reader that exposes its last read over
- * Modbus TCP.
+ * Modbus (TCP, or RTU on an RS-485 line).
  *
  *   [device reader1]
  *   plugin = modbus-reader
  *   profile = modbus-card-reader      # sequence 0, credential 1..8, ascii
- *   host = 192.168.1.23               # link keys: host, port, unit,
- *                                     #   poll_ms, timeout_ms, backoff_max_ms
+ *   host = 192.168.1.23               # or serial = /dev/ttyUSB0 ...; the
+ *                                     #   link keys are in docs/devices.md
  *
  * Map keys: table, sequence_register, credential_register,
  * credential_format (ascii | uint32), credential_length.  docs/devices.md
  * has them all.
  *
  * A read is new when the sequence register changed.  As with the
- * thermometer, the first poll after each connect only takes note of the
+ * thermometer, the first poll after each connect (or fault spell) only takes note of the
  * sequence: the card the reader holds then was shown before we looked.
  * A credential that does not decode (control bytes, empty, 0) is reported
  * as a device fault and never handed on as a credential.
@@ -124,7 +124,7 @@ static int reader_create(const struct wk_host_api *host,
 		return -ENOMEM;
 	rd->map = map;
 	rd->fresh = 1;
-	r = mbdev_new(host, inst, &link, &reader_kind, rd, &rd->dev);
+	r = mbdev_new(host, inst, conf->name, &link, &reader_kind, rd, &rd->dev);
 	if (r < 0) {
 		free(rd);
 		return r;
@@ -155,6 +155,14 @@ static void reader_stop(void *state)
 	mbdev_stop(rd->dev);
 }
 
+static int reader_health(void *state, struct wk_health *out)
+{
+	struct reader *rd = state;
+
+	mbdev_health(rd->dev, out);
+	return 0;
+}
+
 static void reader_destroy(void *state)
 {
 	struct reader *rd = state;
@@ -172,11 +180,12 @@ const struct wk_plugin wicket_plugin = {
 	.size = sizeof(struct wk_plugin),
 	.name = "modbus-reader",
 	.version = WICKET_VERSION,
-	.description = "card / QR code reader over Modbus TCP",
+	.description = "card / QR code reader over Modbus TCP or RTU",
 	.provides = WK_PROVIDES_CREDENTIAL,
 	.create = reader_create,
 	.start = reader_start,
 	.command = reader_command,
 	.stop = reader_stop,
 	.destroy = reader_destroy,
+	.health = reader_health,
 };

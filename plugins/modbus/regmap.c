@@ -13,9 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Internal to each plugin .so that links it (see mbdev.c). */
-#pragma GCC visibility push(hidden)
-
 #include "regmap.h"
 
 static const char *const type_names[] = {
@@ -216,4 +213,3 @@ int rm_encode(const struct rm_value *v, double value, uint16_t *regs)
 	return 0;
 }
 
-#pragma GCC visibility pop

@@ -1,11 +1,12 @@
 /*
- * modbus-thermal: a forehead / IR thermometer read over Modbus TCP.
+ * modbus-thermal: a forehead / IR thermometer or a thermal camera read
+ * over Modbus (TCP, or RTU on an RS-485 line).
  *
  *   [device thermo1]
  *   plugin = modbus-thermal
  *   profile = generic-ir-thermal      # the register map, see profiles/
- *   host = 192.168.1.21               # link keys: host, port, unit,
- *   port = 502                        #   poll_ms, timeout_ms, backoff_max_ms
+ *   serial = /dev/ttyUSB0             # or host = ...; the link keys are
+ *   unit = 2                          #   in docs/devices.md
  *   calibration = -0.2                # added to every reading, -10..10
  *
  * and from the profile (or the section): table, temperature_register,
@@ -14,10 +15,11 @@
  *
  * A reading is new when the device's sequence register changed, or when its
  * ready register is nonzero (we then write 0 to it).  What the device holds
- * when we (re)connect is somebody who has already left, so the first poll
- * after each connect only takes note.  A reading outside the plausible range
- * is a device fault, never a temperature: a sensor aimed at a wall must not
- * let anyone through, nor raise a fever alarm.
+ * when we (re)connect, or when it comes back from a fault, is somebody who
+ * has already left, so the first poll then only takes note.  A reading
+ * outside the plausible range is a device fault, never a temperature: a
+ * sensor aimed at a wall must not let anyone through, nor raise a fever
+ * alarm.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -162,7 +164,7 @@ static int thermal_create(const struct wk_host_api *host,
 		return -ENOMEM;
 	t->map = map;
 	t->fresh = 1;
-	r = mbdev_new(host, inst, &link, &thermal_kind, t, &t->dev);
+	r = mbdev_new(host, inst, conf->name, &link, &thermal_kind, t, &t->dev);
 	if (r < 0) {
 		free(t);
 		return r;
@@ -193,6 +195,14 @@ static void thermal_stop(void *state)
 	mbdev_stop(t->dev);
 }
 
+static int thermal_health(void *state, struct wk_health *out)
+{
+	struct thermal *t = state;
+
+	mbdev_health(t->dev, out);
+	return 0;
+}
+
 static void thermal_destroy(void *state)
 {
 	struct thermal *t = state;
@@ -210,11 +220,12 @@ const struct wk_plugin wicket_plugin = {
 	.size = sizeof(struct wk_plugin),
 	.name = "modbus-thermal",
 	.version = WICKET_VERSION,
-	.description = "IR / forehead thermometer over Modbus TCP",
+	.description = "IR / forehead thermometer over Modbus TCP or RTU",
 	.provides = WK_PROVIDES_TEMPERATURE,
 	.create = thermal_create,
 	.start = thermal_start,
 	.command = thermal_command,
 	.stop = thermal_stop,
 	.destroy = thermal_destroy,
+	.health = thermal_health,
 };

@@ -22,6 +22,7 @@ RULES = os.path.join(REPO, "etc", "wicket", "rules.json")
 # WICKET_VALGRIND=1 runs wicketd and wicket-sim under memcheck; any error
 # or definite leak makes the process exit 99, which Proc.stop() reports.
 VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+            "--suppressions=" + os.path.join(REPO, "tests", "valgrind.supp"),
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] \
     if os.environ.get("WICKET_VALGRIND") == "1" else []
 SLOW = 4.0 if VALGRIND else 1.0
@@ -199,6 +200,32 @@ class Subscriber:
         self.c.disconnect()
 
 
+class SerialLine:
+    """A serial line for Modbus RTU: a pair of pseudo-terminals joined by
+    socat.  wicket-sim opens .sim, wicketd opens .master."""
+
+    def __init__(self, tmp):
+        self.sim = os.path.join(tmp, "line-sim")
+        self.master = os.path.join(tmp, "line-wicketd")
+        self.p = subprocess.Popen(
+            ["socat", "-d", "-d", "pty,raw,echo=0,link=" + self.sim,
+             "pty,raw,echo=0,link=" + self.master],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.sim) and os.path.exists(self.master), 5, "socat's ptys")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            self.p.wait(5)
+
+
+@pytest.fixture
+def serial_line(tmp_path):
+    line = SerialLine(str(tmp_path))
+    yield line
+    line.stop()
+
+
 class Gate:
     """wicket-sim playing thermal1, reader1 and gate1, and wicketd using them."""
 
@@ -206,11 +233,14 @@ class Gate:
                  extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000,
                  publish_fields="credential, temperature", extra_conf="", mqtt_extra="",
                  mqtt_host="127.0.0.1", registry=None, rules=RULES, wicketd_extra="",
-                 direction="in"):
+                 direction="in", line=None, device_conf=None, sim_verbose=False):
         """known: credentials of residents (see registry_of), or registry: a
         whole registry document, imported before wicketd starts; rules: the
         rules file; mqtt_extra / wicketd_extra: lines appended to [mqtt] /
-        [wicketd]; mqtt_host: its host."""
+        [wicketd]; mqtt_host: its host.  line: a SerialLine, to put the three
+        devices on one Modbus RTU line as units 1, 2 and 3 instead of one TCP
+        port each; device_conf: {device: {key: value}} over wicketd's device
+        keys (value None drops the key); sim_verbose: wicket-sim -v."""
         self.tmp = tmp
         self.mqtt_extra = mqtt_extra
         self.mqtt_host = mqtt_host
@@ -224,6 +254,10 @@ class Gate:
         self.registry = registry if registry is not None else registry_of(known)
         self.imported = False
         self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
+        self.units = {"thermal1": 1, "reader1": 2, "gate1": 3}
+        self.line = line
+        self.device_conf = device_conf or {}
+        self.sim_verbose = sim_verbose
         self.broker_port = broker_port
         self.state = os.path.join(tmp, "state")
         self.db = os.path.join(self.state, "ledger.db")
@@ -236,13 +270,29 @@ class Gate:
             for name, kind, prof in (("thermal1", "thermal", thermal_profile),
                                      ("reader1", "reader", "modbus-card-reader"),
                                      ("gate1", "gate", "modbus-gate-relay")):
-                f.write("[device %s]\nkind = %s\nprofile = %s\nlisten = 127.0.0.1:%d\nunit = 1\n"
-                        % (name, kind, prof, self.ports[name]))
+                if line:
+                    where = "serial = %s\nunit = %d" % (line.sim, self.units[name])
+                else:
+                    where = "listen = 127.0.0.1:%d\nunit = 1" % self.ports[name]
+                f.write("[device %s]\nkind = %s\nprofile = %s\n%s\n" % (name, kind, prof, where))
         self.conf = os.path.join(tmp, "wicketd.conf")
         self.publish_fields = publish_fields
         self.write_conf(known, extra_lane, thermal_profile, window_ms)
         self.sim = None
         self.wicketd = None
+
+    def device_section(self, name, plugin, profile, keys):
+        """One [device] section: the link (TCP port or RTU line and unit),
+        keys, then device_conf over both."""
+        if self.line:
+            link = {"serial": self.line.master, "unit": str(self.units[name])}
+        else:
+            link = {"host": "127.0.0.1", "port": str(self.ports[name])}
+        kv = dict(link, **keys)
+        kv.update(self.device_conf.get(name, {}))
+        return "[device %s]\nplugin = %s\nprofile = %s\n%s\n" % (
+            name, plugin, profile,
+            "".join("%s = %s\n" % (k, v) for k, v in kv.items() if v is not None))
 
     def write_conf(self, known, extra_lane="", thermal_profile="generic-ir-thermal", window_ms=2000):
         with open(self.conf, "w") as f:
@@ -250,25 +300,27 @@ class Gate:
                 "[wicketd]\nsite = test\ngate = g1\nstate_dir = %s\nplugin_dir = %s\n"
                 "profile_dir = %s\nrules = %s\nlog_level = debug\n%s\n"
                 "[mqtt]\nhost = %s\nport = %d\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n%s\n"
-                "[device thermal1]\nplugin = modbus-thermal\nprofile = %s\nhost = 127.0.0.1\nport = %d\n"
-                "poll_ms = 50\ntimeout_ms = 300\nbackoff_max_ms = 1000\n\n"
-                "[device reader1]\nplugin = modbus-reader\nprofile = modbus-card-reader\n"
-                "host = 127.0.0.1\nport = %d\npoll_ms = 50\ntimeout_ms = 300\n\n"
-                "[device gate1]\nplugin = modbus-gate\nprofile = modbus-gate-relay\nhost = 127.0.0.1\n"
-                "port = %d\npoll_ms = 200\ntimeout_ms = 300\npulse_ms = 100\n\n"
+                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.rules,
+                   self.wicketd_extra, self.mqtt_host, self.broker_port, self.mqtt_extra))
+            f.write(self.device_section("thermal1", "modbus-thermal", thermal_profile,
+                                        {"poll_ms": "50", "timeout_ms": "300",
+                                         "backoff_max_ms": "1000"}))
+            f.write(self.device_section("reader1", "modbus-reader", "modbus-card-reader",
+                                        {"poll_ms": "50", "timeout_ms": "300"}))
+            f.write(self.device_section("gate1", "modbus-gate", "modbus-gate-relay",
+                                        {"poll_ms": "200", "timeout_ms": "300",
+                                         "pulse_ms": "100"}))
+            f.write(
                 "[lane main]\ndirection = %s\nthermal = thermal1\nreader = reader1\ngate = gate1\n"
                 "window_ms = %d\n%s\n"
                 "[privacy]\npublish_fields = %s\n"
-                % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.rules,
-                   self.wicketd_extra, self.mqtt_host,
-                   self.broker_port, self.mqtt_extra,
-                   thermal_profile, self.ports["thermal1"], self.ports["reader1"], self.ports["gate1"],
-                   self.direction, window_ms, extra_lane, self.publish_fields))
+                % (self.direction, window_ms, extra_lane, self.publish_fields))
             if self.extra_conf:
                 f.write("\n" + self.extra_conf)
 
     def start_sim(self):
-        self.sim = Proc(VALGRIND + [os.path.join(BUILD, "wicket-sim"), "-c", self.sim_conf], "wicket-sim")
+        self.sim = Proc(VALGRIND + [os.path.join(BUILD, "wicket-sim")] + (["-v"] if self.sim_verbose else [])
+                        + ["-c", self.sim_conf], "wicket-sim")
         self.sim.wait_line(" ready ", 10)
 
     def import_registry(self, doc=None, *extra):
@@ -331,8 +383,27 @@ def subscriber(broker):
     s.stop()
 
 
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # keep each phase's report on the test item, for the fixtures below
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def dump_on_failure(request, procs):
+    """After a failed test, print the last lines of each process."""
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    for p in procs:
+        if p is not None:
+            print("---- %s (last 60 lines) ----" % p.name)
+            print("\n".join(p.output()[-60:]))
+
+
 @pytest.fixture
-def gates(tmp_path):
+def gates(tmp_path, request):
     made = []
 
     def make(*a, **kw):
@@ -342,3 +413,5 @@ def gates(tmp_path):
     yield make
     for g in made:
         g.stop()
+    for g in made:
+        dump_on_failure(request, [g.wicketd, g.sim])

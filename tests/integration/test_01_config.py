@@ -95,14 +95,14 @@ def test_plugin_of_another_abi_refused(tmp_path):
     conf, text = make_conf(tmp_path)
     plugdir = os.path.join(str(tmp_path), "plugins")
     os.mkdir(plugdir)
-    for n in ("modbus-thermal", "modbus-reader"):
+    for n in ("modbus-thermal", "modbus-reader", "libwicket-modbus"):
         os.symlink(os.path.join(BUILD, "plugins", n + ".so"), os.path.join(plugdir, n + ".so"))
     os.symlink(os.path.join(BUILD, "tests", "plugins", "abi-future.so"), os.path.join(plugdir, "modbus-gate.so"))
     text = re.sub(r"plugin_dir = .*", "plugin_dir = " + plugdir, text)
     open(conf, "w").write(text)
     rc, out, err = check(conf)
     assert rc != 0
-    assert "was built for plugin ABI 2.3, this wicketd speaks ABI 1.0" in err, err
+    assert "was built for plugin ABI 2.3, this wicketd speaks ABI 1.1" in err, err
     assert ":%d: plugin 'modbus-gate'" % line_of(text, "plugin = modbus-gate") in err
 
 

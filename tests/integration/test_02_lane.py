@@ -89,7 +89,14 @@ def test_sensor_stops_answering(broker, subscriber, gates):
     assert len([e for e in subscriber.json("/event/device")
                 if e["device"] == "thermal1" and e["state"] == "fault"]) == 1
     st = json.loads(subscriber.topic("/status")[-1][1])
-    assert st["devices"]["thermal1"] == "fault"
+    th = st["devices"]["thermal1"]
+    assert th["state"] == "fault" and th["faults"] == 1, th
+    # the status published with the fault counts the timeouts that made it
+    # (the first try and its retry), and no answer of any other kind
+    assert th["timeouts"] >= 2 and th["responses"] >= 1, th
+    assert th["crc_errors"] == th["exceptions"] == th["bad_replies"] == th["bad_values"] == 0, th
+    assert "timeout" in th["last_error"], th
+    assert st["devices"]["reader1"]["state"] == "ok" and st["devices"]["reader1"]["timeouts"] == 0
 
 
 def test_out_of_range_reading_is_a_fault(broker, subscriber, gates):

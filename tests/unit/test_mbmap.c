@@ -127,9 +127,10 @@ static const struct pcase cases[] = {
 	  { "unit", "0" }, { "poll_ms", "10" }, { "timeout_ms", "60000" },
 	  { "backoff_max_ms", "3600000" } }, NULL, NULL },
 	{ "link no host", K_LINK, { { "port", "502" } },
-	  "missing key 'host'", NULL },
-	{ "link host name", K_LINK, { { "host", "plc.local" } },
-	  "host: 'plc.local' is not an IPv4 address", "host" },
+	  "missing key 'host' (Modbus TCP) or 'serial' (Modbus RTU)", NULL },
+	{ "link host name", K_LINK, { { "host", "plc.local" } }, NULL, NULL },
+	{ "link host space", K_LINK, { { "host", "plc local" } },
+	  "host: 'plc local' is not a host name or address", "host" },
 	{ "link host empty", K_LINK, { { "host", "" } }, "host:", "host" },
 	{ "link port 0", K_LINK, { { "host", "10.0.0.5" }, { "port", "0" } },
 	  "port: 0 is out of range, expected 1..65535", "port" },
@@ -137,8 +138,38 @@ static const struct pcase cases[] = {
 	  "port: 65536 is out of range", "port" },
 	{ "link port typo", K_LINK, { { "host", "10.0.0.5" }, { "port", "15o2" } },
 	  "port: '15o2' is not an integer", "port" },
-	{ "link unit", K_LINK, { { "host", "10.0.0.5" }, { "unit", "248" } },
-	  "unit: 248 is out of range, expected 0..247", "unit" },
+	{ "link unit", K_LINK, { { "host", "10.0.0.5" }, { "unit", "256" } },
+	  "unit: 256 is out of range, expected 0..255", "unit" },
+	{ "link retries", K_LINK, { { "host", "10.0.0.5" }, { "retries", "6" } },
+	  "retries: 6 is out of range, expected 0..5", "retries" },
+	{ "link tcp baud", K_LINK, { { "host", "10.0.0.5" }, { "baud", "9600" } },
+	  "baud: only for Modbus RTU (serial =)", "baud" },
+	{ "link tcp gap", K_LINK, { { "host", "10.0.0.5" }, { "frame_gap_ms", "1001" } },
+	  "frame_gap_ms: 1001 is out of range, expected 0..1000", "frame_gap_ms" },
+	/* RTU */
+	{ "rtu minimal", K_LINK, { { "serial", "/dev/ttyUSB0" } }, NULL, NULL },
+	{ "rtu full", K_LINK, { { "serial", "/dev/ttyAMA0" }, { "baud", "19200" },
+	  { "parity", "even" }, { "data_bits", "7" }, { "stop_bits", "2" },
+	  { "rs485", "on" }, { "unit", "247" }, { "frame_gap_ms", "0" },
+	  { "retries", "0" } }, NULL, NULL },
+	{ "rtu and tcp", K_LINK, { { "serial", "/dev/ttyUSB0" }, { "host", "10.0.0.5" } },
+	  "a device is on a serial line (serial) or on TCP (host), not both", "serial" },
+	{ "rtu relative path", K_LINK, { { "serial", "ttyUSB0" } },
+	  "serial: 'ttyUSB0' is not a device path", "serial" },
+	{ "rtu odd baud", K_LINK, { { "serial", "/dev/ttyS1" }, { "baud", "9601" } },
+	  "baud: 9601 is not a serial speed", "baud" },
+	{ "rtu parity", K_LINK, { { "serial", "/dev/ttyS1" }, { "parity", "mark" } },
+	  "parity: 'mark' is not one of none, even, odd", "parity" },
+	{ "rtu data bits", K_LINK, { { "serial", "/dev/ttyS1" }, { "data_bits", "6" } },
+	  "data_bits: 6 is out of range, expected 7..8", "data_bits" },
+	{ "rtu stop bits", K_LINK, { { "serial", "/dev/ttyS1" }, { "stop_bits", "3" } },
+	  "stop_bits: 3 is out of range, expected 1..2", "stop_bits" },
+	{ "rtu rs485", K_LINK, { { "serial", "/dev/ttyS1" }, { "rs485", "yes" } },
+	  "rs485: 'yes' is not one of auto, on, off", "rs485" },
+	{ "rtu unit 0", K_LINK, { { "serial", "/dev/ttyS1" }, { "unit", "0" } },
+	  "unit: 0 is out of range, expected 1..247", "unit" },
+	{ "rtu port", K_LINK, { { "serial", "/dev/ttyS1" }, { "port", "502" } },
+	  "port: only for Modbus TCP (host =)", "port" },
 	{ "link poll_ms", K_LINK, { { "host", "10.0.0.5" }, { "poll_ms", "9" } },
 	  "poll_ms: 9 is out of range", "poll_ms" },
 	{ "link timeout_ms", K_LINK, { { "host", "10.0.0.5" }, { "timeout_ms", "60001" } },
@@ -312,6 +343,73 @@ static void test_cases(void **st)
 	}
 }
 
+/* Line defaults, the RTU frame gap from the line speed, and which bus key
+ * two devices on one line disagree on. */
+static void test_rtu_link(void **st)
+{
+	static const struct {
+		const char *baud, *parity;
+		unsigned gap;
+	} gaps[] = {
+		{ "1200", "none", 30 },	/* 3.5 * 10 bits / 1200 = 29.2 ms */
+		{ "9600", "none", 4 },	/* 3.65 ms */
+		{ "9600", "even", 5 },	/* 11 bits: 4.01 ms */
+		{ "19200", "none", 2 },	/* 1.82 ms */
+		{ "115200", "even", 2 },	/* fixed 1.75 ms above 19200 */
+	};
+	struct kv kv[4] = { { "serial", "/dev/ttyUSB0" } };
+	union maps m, other;
+	struct errs e;
+	char buf[32];
+
+	(void)st;
+	kv[1].k = NULL;
+	assert_int_equal(parse(K_LINK, kv, &m, &e), 0);
+	assert_int_equal(m.link.transport, MB_RTU);
+	assert_string_equal(m.link.serial, "/dev/ttyUSB0");
+	assert_int_equal(m.link.baud, 9600);
+	assert_int_equal(m.link.parity, 'N');
+	assert_int_equal(m.link.data_bits, 8);
+	assert_int_equal(m.link.stop_bits, 1);
+	assert_int_equal(m.link.rs485, MB_RS485_AUTO);
+	assert_int_equal(m.link.unit, 1);
+	mbmap_bus_name(&m.link, buf, sizeof(buf));
+	assert_string_equal(buf, "rtu /dev/ttyUSB0");
+
+	for (size_t i = 0; i < sizeof(gaps) / sizeof(gaps[0]); i++) {
+		kv[1] = (struct kv){ "baud", gaps[i].baud };
+		kv[2] = (struct kv){ "parity", gaps[i].parity };
+		kv[3] = (struct kv){ NULL, NULL };
+		assert_int_equal(parse(K_LINK, kv, &m, &e), 0);
+		if (m.link.frame_gap_ms != gaps[i].gap) {
+			print_error("%s baud %s: gap %u ms, want %u\n",
+				    gaps[i].parity, gaps[i].baud,
+				    m.link.frame_gap_ms, gaps[i].gap);
+			fail();
+		}
+	}
+
+	/* 9600 8N1 against 19200 8N1: baud, not the gap that follows */
+	kv[1] = (struct kv){ "baud", "9600" };
+	kv[2] = (struct kv){ NULL, NULL };
+	assert_int_equal(parse(K_LINK, kv, &m, &e), 0);
+	kv[1] = (struct kv){ "baud", "19200" };
+	assert_int_equal(parse(K_LINK, kv, &other, &e), 0);
+	assert_string_equal(mbmap_link_conflict(&m.link, &other.link), "baud");
+	mbmap_bus_value(&other.link, "baud", buf, sizeof(buf));
+	assert_string_equal(buf, "19200");
+	assert_null(mbmap_link_conflict(&m.link, &m.link));
+	kv[1] = (struct kv){ "parity", "odd" };
+	assert_int_equal(parse(K_LINK, kv, &other, &e), 0);
+	assert_string_equal(mbmap_link_conflict(&m.link, &other.link), "parity");
+	mbmap_bus_value(&other.link, "parity", buf, sizeof(buf));
+	assert_string_equal(buf, "odd");
+	kv[1] = (struct kv){ "frame_gap_ms", "10" };
+	assert_int_equal(parse(K_LINK, kv, &other, &e), 0);
+	assert_string_equal(mbmap_link_conflict(&m.link, &other.link),
+			     "frame_gap_ms");
+}
+
 static void test_defaults(void **st)
 {
 	static const struct kv link[] = { { "host", "192.168.1.20" }, { NULL, NULL } };
@@ -329,6 +427,9 @@ static void test_defaults(void **st)
 	assert_int_equal(m.link.poll_ms, 200);
 	assert_int_equal(m.link.timeout_ms, 500);
 	assert_int_equal(m.link.backoff_max_ms, 10000);
+	assert_int_equal(m.link.transport, MB_TCP);
+	assert_int_equal(m.link.retries, 1);
+	assert_int_equal(m.link.frame_gap_ms, 0);
 
 	assert_int_equal(parse(K_THERMAL, th, &m, &e), 0);
 	assert_int_equal(m.thermal.table, MB_HOLDING);
@@ -555,6 +656,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_rtu_link),
 		cmocka_unit_test(test_profile_values),
 		cmocka_unit_test(test_all_errors),
 		cmocka_unit_test(test_credential_decode),
