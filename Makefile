@@ -198,13 +198,13 @@ fuzz-run: fuzz
 # and mosquitto (and socat), so bench-run builds those too.
 #   make bench              build them in $(BUILD)/bench
 #   make bench-run          run them all and print every figure
-BENCH_SRC := $(filter-out bench/common.c,$(wildcard bench/*.c))
+BENCH_SRC := $(filter-out bench/common.c bench/proc.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: bench bench-run
 bench: $(BENCH_BIN)
 
-$(BENCH_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/common.o $(DAEMON_OBJ)
+$(BENCH_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/common.o $(BUILD)/bench/proc.o $(DAEMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm -ldl
 
 bench-run: all bench
