@@ -287,6 +287,9 @@ int plug_open(const struct conf *c, struct plugins **out, conf_error_fn err,
 
 int plug_start(struct plugins *pl)
 {
+	int first = 0;
+
+	/* one device that cannot start must not keep the others down */
 	for (size_t i = 0; i < pl->n; i++) {
 		struct wk_instance *in = &pl->inst[i];
 		int rc = in->desc->start(in->state);
@@ -294,11 +297,13 @@ int plug_start(struct plugins *pl)
 		if (rc < 0) {
 			log_err("device %s: cannot start: %s", in->dev->name,
 				strerror(-rc));
-			return rc;
+			if (first == 0)
+				first = rc;
+			continue;
 		}
 		in->started = 1;
 	}
-	return 0;
+	return first;
 }
 
 void plug_stop(struct plugins *pl)

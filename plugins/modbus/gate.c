@@ -77,6 +77,14 @@ static int set_open(struct mbdev *d, const struct mb_gate_map *m, int open)
 				    open ? m->open_value : 0);
 }
 
+/* Give up on a release: the next poll writes the output 0 again, first
+ * thing after the next (re)connect at the latest. */
+static void release_later(struct gate *g)
+{
+	g->holding = 0;
+	g->released = 0;
+}
+
 static int release(struct mbdev *d, struct gate *g,
 		   const struct wk_command *cmd)
 {
@@ -95,11 +103,11 @@ static int release(struct mbdev *d, struct gate *g,
 	mbdev_log(d, WK_LOG_ERR, "release failed, the gate may be held open: %s",
 		  mbdev_reason(d));
 	/* pulse_ms counts the tries of a release */
-	if (cmd->pulse_ms < RELEASE_TRIES) {
-		again = *cmd;
-		again.pulse_ms++;
-		mbdev_after(d, RELEASE_RETRY_MS, &again);
-	}
+	again = *cmd;
+	again.pulse_ms++;
+	if (cmd->pulse_ms >= RELEASE_TRIES ||
+	    mbdev_after(d, RELEASE_RETRY_MS, &again) < 0)
+		release_later(g);
 	return r;
 }
 
@@ -109,28 +117,29 @@ static int gate_command(struct mbdev *d, void *arg,
 	struct gate *g = arg;
 	unsigned pulse = cmd->pulse_ms ? cmd->pulse_ms : g->map.pulse_ms;
 	struct wk_command rel;
-	int r;
+	int r, rr;
 
 	if (cmd->type == CMD_RELEASE)
 		return release(d, g, cmd);
 	r = set_open(d, &g->map, 1);
-	if (r < 0)
-		return r;
-	g->released = 1;	/* this pulse ends in a release of its own */
+	/* Even when the write failed: a lost answer (timeout, bad CRC) may
+	 * hide a write that got through, and then the relay must still go
+	 * off after the pulse, not at the next poll after the back-off. */
 	memset(&rel, 0, sizeof(rel));
 	rel.type = CMD_RELEASE;
 	rel.id = ++g->token;
 	g->holding = rel.id;
-	mbdev_log(d, WK_LOG_INFO, "open %" PRIu64 ": pulse %u ms", cmd->id,
-		  pulse);
-	r = mbdev_after(d, pulse, &rel);
-	if (r < 0) {
-		mbdev_log(d, r == -ECANCELED ? WK_LOG_NOTICE : WK_LOG_ERR,
+	if (r == 0)
+		mbdev_log(d, WK_LOG_INFO, "open %" PRIu64 ": pulse %u ms",
+			  cmd->id, pulse);
+	rr = mbdev_after(d, pulse, &rel);
+	if (rr < 0) {
+		mbdev_log(d, rr == -ECANCELED ? WK_LOG_NOTICE : WK_LOG_ERR,
 			  "open %" PRIu64 ": %s, releasing now", cmd->id,
-			  r == -ECANCELED ? "stopping" : "cannot time the release");
-		return release(d, g, &rel);
+			  rr == -ECANCELED ? "stopping" : "cannot time the release");
+		release(d, g, &rel);
 	}
-	return 0;
+	return r;
 }
 
 /* A relay still energised from before (wicketd killed mid-pulse, the
@@ -147,7 +156,8 @@ static int gate_poll(struct mbdev *d, void *arg)
 	uint16_t v;
 	int r;
 
-	if (!g->released) {
+	/* not while a pulse runs: its own release ends it */
+	if (!g->released && g->holding == 0) {
 		r = set_open(d, &g->map, 0);
 		if (r < 0)
 			return r;

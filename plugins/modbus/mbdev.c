@@ -13,21 +13,24 @@
  *      then timed commands that are due (a relay's release);
  *   2. the poll of the device whose poll is most overdue;
  *   3. sleep on the condvar until the next poll, a command, or stop.
- * Commands also run between the transactions of a poll (mbdev_read and
- * friends check the queue first), so a command waits at most for the
- * transaction in flight.  A device's next poll is due one period after the
+ * Commands also run between the requests of a poll and between the
+ * retries of a request (mbdev_read and friends check the queue first), so
+ * a command waits at most for the request in flight: one timeout when its
+ * device does not answer.  A device's next poll is due one period after the
  * previous one was due; a device running late gets one poll at once, never
  * a pile of them.
  *
  * Every transaction keeps the bus quiet for frame_gap_ms after the
- * previous one (after a timeout: for one more timeout), flushes stale input
- * (a late answer must never be taken for the answer to this request), and
- * is retried `retries` times, except when
+ * previous one (on RTU, after a timeout: for one more timeout), flushes
+ * stale input (a late answer must never be taken for the answer to this
+ * request; TCP answers also carry a transaction id), and is retried
+ * `retries` times, except when
  * the device answered with an exception or is already in a fault spell.
  * An answer from another slave (a late answer on a shared line) is not the
  * asked device's fault: it is asked again.  Link errors close the bus; on
- * TCP, three timeouts in a row with no good answer in between close it too
- * (a half-open connection never recovers by itself).  Everything else
+ * TCP, three requests in a row that time out (each after its retries),
+ * with no good answer in between, close it too (a half-open connection
+ * never recovers by itself).  Everything else
  * keeps the connection, so one silent unit behind a gateway does not
  * disconnect its neighbours.
  *
@@ -39,14 +42,17 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
+#include <linux/serial.h>
 #include <modbus.h>
 
 #include <wicket/plugin.h>
@@ -56,10 +62,12 @@
 #define CMDQ_LEN 16
 #define TIMED_LEN 16
 #define STRAYS_MAX 2		/* other slaves' answers tolerated per request */
-#define TCP_SILENT_RECONNECT 3	/* timeouts in a row that close a TCP bus */
+#define TCP_SILENT_RECONNECT 3	/* unanswered requests that close a TCP bus */
 #define BYTE_TIMEOUT_MS 100u	/* between two bytes of one answer */
 
 enum state { ST_NEW, ST_OK, ST_FAULT };
+
+enum fail_class { F_TIMEOUT, F_CRC, F_EXCEPTION, F_BAD, F_STRAY, F_LINK };
 
 struct cmd_slot {
 	struct mbdev *dev;
@@ -120,6 +128,7 @@ struct mbdev {
 	enum state state;
 	int ever_ok;		/* "connected" once, then "recovered" */
 	int link_broken;	/* the last failure was not a refused value */
+	enum fail_class last_class;	/* of the last failed request */
 	int need_reset;
 	unsigned seen_gen;
 	unsigned gap_ms;
@@ -367,6 +376,17 @@ static void bus_close(struct mbbus *b)
 	}
 }
 
+/* A port the kernel already runs in RS-485 mode (device tree, udev) keeps
+ * its own settings (RTS polarity, delays): libmodbus would replace them. */
+static int rs485_already(struct mbbus *b)
+{
+	struct serial_rs485 conf;
+
+	memset(&conf, 0, sizeof(conf));
+	return ioctl(modbus_get_socket(b->mb), TIOCGRS485, &conf) == 0 &&
+	       (conf.flags & SER_RS485_ENABLED);
+}
+
 /* Open the bus for d's request.  0, or -errno with d->why set. */
 static int bus_open(struct mbbus *b, struct mbdev *d)
 {
@@ -374,22 +394,26 @@ static int bus_open(struct mbbus *b, struct mbdev *d)
 
 	if (b->connected)
 		return 0;
+	errno = 0;
 	if (modbus_connect(b->mb) < 0) {
 		e = errno ? errno : EIO;
 		modbus_close(b->mb);
 		d->h.link_errors++;
 		d->link_broken = 1;
+		d->last_class = F_LINK;
 		snprintf(d->why, sizeof(d->why), "link: cannot open %.100s: %s",
 			 b->name, modbus_strerror(e));
 		return -e;
 	}
 	if (b->link.transport == MB_RTU && b->link.rs485 != MB_RS485_OFF &&
+	    !rs485_already(b) &&
 	    modbus_rtu_set_serial_mode(b->mb, MODBUS_RTU_RS485) < 0) {
 		e = errno ? errno : EIO;
 		if (b->link.rs485 == MB_RS485_ON) {
 			modbus_close(b->mb);
 			d->h.link_errors++;
 			d->link_broken = 1;
+			d->last_class = F_LINK;
 			snprintf(d->why, sizeof(d->why),
 				 "link: %.100s has no RS-485 mode (%s) and rs485 = on",
 				 b->link.serial, strerror(e));
@@ -419,8 +443,6 @@ static void keep_quiet(struct mbbus *b)
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
-
-enum fail_class { F_TIMEOUT, F_CRC, F_EXCEPTION, F_BAD, F_STRAY, F_LINK };
 
 static enum fail_class classify(int e)
 {
@@ -489,7 +511,8 @@ static int exchange(struct mbbus *b, struct mbdev *d, const struct request *rq)
 	int rc, want = rq->op == OP_READ ? rq->n : 1, e;
 
 	keep_quiet(b);
-	modbus_set_slave(b->mb, d->link.unit);
+	if (modbus_set_slave(b->mb, d->link.unit) < 0)
+		return errno ? errno : EINVAL;	/* never ask another unit */
 	modbus_set_response_timeout(b->mb, d->link.timeout_ms / 1000,
 				    (d->link.timeout_ms % 1000) * 1000);
 	modbus_set_byte_timeout(b->mb, 0, byte_ms * 1000);
@@ -522,23 +545,36 @@ static int exchange(struct mbbus *b, struct mbdev *d, const struct request *rq)
 
 static void run_waiting(struct mbbus *b);
 
+/* Whether d is leaving its bus (then a retry is not worth the wait). */
+static int leaving(struct mbdev *d)
+{
+	int r;
+
+	pthread_mutex_lock(&d->bus->mu);
+	r = d->detaching || d->bus->stopping;
+	pthread_mutex_unlock(&d->bus->mu);
+	return r;
+}
+
 /* A request with its retries, counted in d->h.  0 or -errno, d->why set. */
 static int transact(struct mbdev *d, const struct request *rq)
 {
 	struct mbbus *b = d->bus;
-	unsigned tries = 1 + (d->state == ST_FAULT ? 0 : d->link.retries);
-	unsigned strays = 0;
+	unsigned tries, strays = 0;
 	enum fail_class cls = F_LINK;
 	char what[80];
 	int e = EIO, r;
 
-	/* commands go ahead of every poll request, also of one that was
-	 * only waiting for the bus to be quiet */
-	if (!b->in_cmd) {
-		keep_quiet(b);
-		run_waiting(b);
-	}
-	for (unsigned i = 0; i < tries;) {
+	for (unsigned i = 0;;) {
+		/* commands go ahead of every poll request and every retry,
+		 * also of one that was only waiting for the bus to be quiet */
+		if (!b->in_cmd) {
+			keep_quiet(b);
+			run_waiting(b);
+		}
+		tries = 1 + (d->state == ST_FAULT ? 0 : d->link.retries);
+		if (i >= tries || (i > 0 && leaving(d)))
+			break;
 		r = bus_open(b, d);
 		if (r < 0)
 			return r;
@@ -560,23 +596,19 @@ static int transact(struct mbdev *d, const struct request *rq)
 			d->h.timeouts++;
 			/* an answer that is merely late must land in the
 			 * flush before the next request, not in its reply:
-			 * RTU frames carry nothing to tell them apart */
-			b->quiet_until_us = mono_us() +
-					    (int64_t)d->link.timeout_ms * 1000;
-			if (b->link.transport == MB_TCP &&
-			    ++b->silent_row >= TCP_SILENT_RECONNECT) {
-				mbdev_log(d, WK_LOG_INFO,
-					  "%s: %u timeouts in a row, reconnecting",
-					  b->name, b->silent_row);
-				bus_close(b);
-			}
+			 * RTU frames carry nothing to tell them apart (TCP
+			 * ones carry a transaction id) */
+			if (b->link.transport == MB_RTU)
+				b->quiet_until_us =
+					mono_us() +
+					(int64_t)d->link.timeout_ms * 1000;
 			break;
 		case F_CRC:
 			d->h.crc_errors++;
 			break;
 		case F_EXCEPTION:
 			d->h.exceptions++;
-			i = tries;	/* a definite answer: no retry */
+			i = UINT_MAX;	/* a definite answer: no retry */
 			break;
 		case F_BAD:
 		case F_STRAY:
@@ -588,10 +620,20 @@ static int transact(struct mbdev *d, const struct request *rq)
 			break;
 		}
 	}
+	/* a TCP peer that answers nobody, several requests in a row, may be
+	 * a half-open connection: one silent unit alone is not enough when
+	 * its neighbours answer in between */
+	if (cls == F_TIMEOUT && b->link.transport == MB_TCP &&
+	    ++b->silent_row >= TCP_SILENT_RECONNECT) {
+		mbdev_log(d, WK_LOG_INFO, "%s: %u requests in a row unanswered, reconnecting",
+			  b->name, b->silent_row);
+		bus_close(b);
+	}
 	describe(what, sizeof(what), rq);
 	snprintf(d->why, sizeof(d->why), "%s %s: %s", class_names[cls], what,
 		 modbus_strerror(e));
 	d->link_broken = 1;
+	d->last_class = cls;
 	return -e;
 }
 
@@ -622,6 +664,10 @@ int mbdev_write_coil(struct mbdev *d, int addr, int on)
 
 int mbdev_reconnect(struct mbdev *d)
 {
+	/* a device that answered (an exception, a bad reply) gains nothing,
+	 * and its neighbours would lose their connection */
+	if (d->last_class != F_LINK && d->last_class != F_TIMEOUT)
+		return -EAGAIN;
 	bus_close(d->bus);
 	return bus_open(d->bus, d);
 }
@@ -704,12 +750,17 @@ static void run_command(struct mbbus *b, struct mbdev *d,
 {
 	int r;
 
+	uint64_t answers = d->h.responses;
+
 	b->in_cmd = 1;
 	r = bus_open(b, d);
 	if (r == 0)
 		r = d->kind->command(d, d->arg, cmd);
 	b->in_cmd = 0;
-	if (r < 0) {
+	if (r == 0 && d->h.responses == answers) {
+		/* nothing went on the wire (a superseded release): proves
+		 * nothing about the device */
+	} else if (r < 0) {
 		mbdev_log(d, WK_LOG_WARNING, "command %" PRIu64 " failed: %s",
 			  cmd->id, d->why);
 		failed(d);

@@ -280,6 +280,7 @@ static void parse_rtu(struct pc *p, const struct wk_conf_item *serial,
 static void parse_tcp(struct pc *p, const struct wk_conf_item *host,
 		      struct mb_link *out)
 {
+	const struct wk_conf_item *it;
 	long v;
 
 	out->transport = MB_TCP;
@@ -294,7 +295,14 @@ static void parse_tcp(struct pc *p, const struct wk_conf_item *host,
 	get_long(p, "port", 1, 65535, &v, NULL);
 	out->port = (int)v;
 	v = 1;
-	get_long(p, "unit", 0, 255, &v, NULL);
+	/* libmodbus takes 0..247 and 255 (the "no unit" of a plain TCP
+	 * device) on TCP */
+	if (get_long(p, "unit", 0, 255, &v, &it) == 1 && v > 247 && v < 255) {
+		p->err(p->ctx, it, "unit: %ld is reserved on Modbus TCP, expected 0..247 or 255",
+		       v);
+		p->bad = 1;
+		v = 1;
+	}
 	out->unit = (int)v;
 	get_uint(p, "frame_gap_ms", 0, 1000, 0, &out->frame_gap_ms);
 	refuse_keys(p, rtu_only, "only for Modbus RTU (serial =); this device is on TCP");

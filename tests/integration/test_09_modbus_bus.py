@@ -178,3 +178,27 @@ def test_devices_on_one_line_must_agree(tmp_path, serial_line):
     assert ":%d: device reader1: baud: 19200, but device thermal1 on the same bus (rtu %s) has 9600" % (
         baud, serial_line.master) in r.stderr, r.stderr
     assert ":%d: device gate1: parity: even, but device" % parity in r.stderr, r.stderr
+
+
+def test_gate_released_after_the_pulse_when_its_answers_are_lost(broker, subscriber, gates, serial_line):
+    # the gate controller carries out writes but answers too late: the open
+    # counts as failed, yet the relay may well be on, so it must still go
+    # off after the pulse, not at the next poll after the back-off (by 4 s
+    # the failing gate is tried every 1.6 s or more)
+    slow = {"poll_ms": "100", "timeout_ms": "100", "backoff_max_ms": "5000"}
+    g = gates("0.5 gate1 fault late 150\n4.0 person reader1 thermal1 1001 36.6\n12.0 - end\n",
+              broker.port, line=serial_line,
+              device_conf={"thermal1": FAST, "reader1": FAST,
+                           "gate1": dict(slow, pulse_ms="400")})
+    g.start()
+    def after_open():
+        lines = [l for l in g.sim.output() if "command=" in l]
+        opens = [i for i, l in enumerate(lines) if "command=open" in l]
+        return opens and [l for l in lines[opens[0]:] if "command=close" in l] and lines[opens[0]:]
+    lines = wait_for(after_open, 10, "the release at the gate after the open")
+    t_open = float(re.search(r"t=([\d.]+)", lines[0]).group(1))
+    t_close = float(re.search(r"t=([\d.]+)", [l for l in lines if "command=close" in l][0]).group(1))
+    # 400 ms pulse; the release's own write may wait for one request in
+    # flight (100 ms timeout, 100 ms quiet after it) and a retry
+    assert 0.35 <= t_close - t_open <= 1.0 * SLOW, (t_open, t_close)
+    assert subscriber.passages()[0]["decision"] == "allow"
