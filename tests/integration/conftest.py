@@ -53,6 +53,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n different free ports: all held at once while they are chosen,
+    so the kernel cannot hand out one of them twice."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def wait_for(pred, timeout=10.0, what="condition"):
     timeout *= SLOW
     end = time.monotonic() + timeout
@@ -253,7 +266,7 @@ class Gate:
         self.env = None     # the environment of wicketd (None: the tests')
         self.registry = registry if registry is not None else registry_of(known)
         self.imported = False
-        self.ports = {"thermal1": free_port(), "reader1": free_port(), "gate1": free_port()}
+        self.ports = dict(zip(("thermal1", "reader1", "gate1"), free_ports(3)))
         self.units = {"thermal1": 1, "reader1": 2, "gate1": 3}
         self.line = line
         self.device_conf = device_conf or {}
