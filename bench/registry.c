@@ -249,15 +249,7 @@ static void facts_of(const struct reg_match *m, const struct tm *tm,
 		  tm->tm_mday;
 	f->mode = RULES_MODE_NORMAL;
 	f->direction = i % 2 ? RULES_DIR_IN : RULES_DIR_OUT;
-	f->credential = m->credential;
-	f->has_person = m->credential != RULES_CRED_UNKNOWN;
-	f->role = m->role;
-	f->person = m->person;
-	f->has_household = m->hid != 0;
-	f->has_host = m->host_hid != 0;
-	f->quarantine = m->quarantine;
-	f->observation = m->observation;
-	f->blocked = m->blocked;
+	reg_facts(m, f);
 	f->temperature = RULES_TEMP_OK;
 	f->temperature_c = 36.2 + (double)(i % 8) / 10;
 	f->last_direction = RULES_DIR_NONE;

@@ -375,20 +375,10 @@ static void gather_facts(struct core *c, const struct conf_lane *cl,
 		f->credential = RULES_CRED_UNKNOWN;
 	} else {
 		reg_lookup(c->reg, a->credential, a->time_ms / 1000, m);
-		f->credential = m->credential;
-		f->has_person = m->credential != RULES_CRED_UNKNOWN;
+		reg_facts(m, f);
 	}
-	if (f->has_person) {
-		f->role = m->role;
-		f->person = m->person;
-		f->has_household = m->hid != 0;
-		f->has_host = m->host_hid != 0;
-		f->quarantine = m->quarantine;
-		f->observation = m->observation;
-		f->blocked = m->blocked;
-		if (c->hist)
-			hist_facts(c->hist, m->pid, m->hid, a->time_ms, f);
-	}
+	if (f->has_person && c->hist)
+		hist_facts(c->hist, m->pid, m->hid, a->time_ms, f);
 	if (cl->thermal < 0)
 		f->temperature = RULES_TEMP_NONE;
 	else if (a->has_temperature)

@@ -2120,6 +2120,10 @@ struct mwindow {
 	uint32_t from, until;
 };
 
+/* find_idx() reads idx at the start of each entry */
+_Static_assert(offsetof(struct mextra, idx) == 0, "idx first");
+_Static_assert(offsetof(struct mwindow, idx) == 0, "idx first");
+
 /* A growable array of bytes in its own mapping. */
 struct vec {
 	void *p;
@@ -2595,40 +2599,54 @@ out:
 	return 0;
 }
 
-static const struct mextra *find_extra(const struct registry *r,
-				       uint32_t idx)
+/* The entry of a side array (struct mextra, struct mwindow: sorted by
+ * their first field, idx) for idx, or NULL. */
+static const void *find_idx(const struct vec *v, size_t size, uint32_t idx)
 {
-	const struct mextra *x = r->extras.p;
-	size_t lo = 0, hi = r->extras.len / sizeof(*x);
+	const unsigned char *p = v->p;
+	size_t lo = 0, hi = v->len / size;
+	uint32_t at;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (x[mid].idx < idx)
+		memcpy(&at, p + mid * size, sizeof(at));
+		if (at < idx)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < r->extras.len / sizeof(*x) && x[lo].idx == idx ?
-	       &x[lo] : NULL;
+	if (lo == v->len / size)
+		return NULL;
+	memcpy(&at, p + lo * size, sizeof(at));
+	return at == idx ? p + lo * size : NULL;
+}
+
+static const struct mextra *find_extra(const struct registry *r,
+				       uint32_t idx)
+{
+	return find_idx(&r->extras, sizeof(struct mextra), idx);
 }
 
 static const struct mwindow *find_window(const struct registry *r,
 					 uint32_t idx)
 {
-	const struct mwindow *w = r->windows.p;
-	size_t lo = 0, hi = r->windows.len / sizeof(*w);
+	return find_idx(&r->windows, sizeof(struct mwindow), idx);
+}
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (w[mid].idx < idx)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < r->windows.len / sizeof(*w) && w[lo].idx == idx ?
-	       &w[lo] : NULL;
+void reg_facts(const struct reg_match *m, struct rules_facts *f)
+{
+	f->credential = m->credential;
+	f->has_person = m->credential != RULES_CRED_UNKNOWN;
+	if (!f->has_person)
+		return;
+	f->role = m->role;
+	f->person = m->person;
+	f->has_household = m->hid != 0;
+	f->has_host = m->host_hid != 0;
+	f->quarantine = m->quarantine;
+	f->observation = m->observation;
+	f->blocked = m->blocked;
 }
 
 /* 0 valid, 1 expired, 2 not yet valid; 0 / UINT32_MAX: unbounded */

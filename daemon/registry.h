@@ -47,6 +47,12 @@ struct reg_match {
 	int blocked;
 };
 
+/* What the rules may ask about the person behind a lookup: credential,
+ * has_person and, when there is a person, role, person, has_household,
+ * has_host, quarantine, observation and blocked.  Other facts are left as
+ * they are. */
+void reg_facts(const struct reg_match *m, struct rules_facts *f);
+
 /* Read the whole registry at path (any thread; its own connection).
  * Returns 0, or -errno with err saying what and where. */
 int reg_load(const char *path, struct registry **out, char *err,
