@@ -11,5 +11,7 @@ int cv_long(const char *s, long min, long max, long *out);
 int cv_double(const char *s, double min, double max, double *out);
 /* yes/no, true/false, on/off, 1/0 */
 int cv_bool(const char *s, int *out);
+/* One hex digit (either case) to 0..15, or -1. */
+int cv_hexdigit(int c);
 
 #endif

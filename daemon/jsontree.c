@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confval.h"
 #include "jsontree.h"
 
 #define ARENA_FIRST_BLOCK 4096
@@ -312,17 +313,6 @@ static void show_key(const char *key, char *buf, size_t cap)
 
 /* ---- strings ---- */
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The four hex digits of a \u escape whose backslash is at i, all before
  * end; -1 when they are not there. */
 static long hex4(const struct parser *p, size_t i, size_t end)
@@ -333,7 +323,7 @@ static long hex4(const struct parser *p, size_t i, size_t end)
 	if (i + 6 > end)
 		return -1;
 	for (j = i + 2; j < i + 6; j++) {
-		int h = hexval(p->s[j]);
+		int h = cv_hexdigit(p->s[j]);
 
 		if (h < 0)
 			return -1;

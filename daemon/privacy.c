@@ -24,18 +24,8 @@
 
 #include <openssl/sha.h>
 
+#include "confval.h"
 #include "privacy.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Hex text (optionally ending in a newline) becomes bytes; anything else
  * is taken as raw bytes. */
@@ -49,7 +39,7 @@ static size_t decode(const unsigned char *buf, size_t n, unsigned char *key)
 		size_t i;
 
 		for (i = 0; i < len; i += 2) {
-			int hi = hexval(buf[i]), lo = hexval(buf[i + 1]);
+			int hi = cv_hexdigit(buf[i]), lo = cv_hexdigit(buf[i + 1]);
 
 			if (hi < 0 || lo < 0)
 				break;

@@ -62,11 +62,25 @@ static void test_double_and_bool(void **state)
 	assert_int_equal(cv_bool("maybe", &b), -EINVAL);
 }
 
+static void test_hexdigit(void **state)
+{
+	static const struct { int c, want; } cases[] = {
+		{ '0', 0 }, { '9', 9 }, { 'a', 10 }, { 'f', 15 }, { 'A', 10 },
+		{ 'F', 15 }, { 'g', -1 }, { 'G', -1 }, { '/', -1 }, { ':', -1 },
+		{ '@', -1 }, { '`', -1 }, { ' ', -1 }, { 0, -1 }, { -56, -1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(cv_hexdigit(cases[i].c), cases[i].want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_long),
 		cmocka_unit_test(test_double_and_bool),
+		cmocka_unit_test(test_hexdigit),
 	};
 
 	return cmocka_run_group_tests_name("confval", tests, NULL, NULL);
