@@ -777,12 +777,13 @@ static void run_command(struct mbbus *b, struct mbdev *d,
 	publish(d);
 }
 
-/* Run every command waiting now; b->mu not held. */
-static void run_waiting(struct mbbus *b)
+/* Run every command waiting now; b->mu held (released around each).
+ * Returns how many ran. */
+static unsigned run_commands(struct mbbus *b)
 {
 	struct cmd_slot s;
+	unsigned n = 0;
 
-	pthread_mutex_lock(&b->mu);
 	while (take_command(b, mono_ms(), &s)) {
 		b->busy_cmd = s.dev;
 		pthread_mutex_unlock(&b->mu);
@@ -790,7 +791,16 @@ static void run_waiting(struct mbbus *b)
 		pthread_mutex_lock(&b->mu);
 		b->busy_cmd = NULL;
 		pthread_cond_broadcast(&b->cv);
+		n++;
 	}
+	return n;
+}
+
+/* The same from the middle of a poll; b->mu not held. */
+static void run_waiting(struct mbbus *b)
+{
+	pthread_mutex_lock(&b->mu);
+	run_commands(b);
 	pthread_mutex_unlock(&b->mu);
 }
 
@@ -849,21 +859,13 @@ static struct mbdev *due_poll(struct mbbus *b, int64_t now, int64_t *next)
 static void *bus_worker(void *p)
 {
 	struct mbbus *b = p;
-	struct cmd_slot s;
 	struct mbdev *d;
 	int64_t next;
 
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
-		if (take_command(b, mono_ms(), &s)) {
-			b->busy_cmd = s.dev;
-			pthread_mutex_unlock(&b->mu);
-			run_command(b, s.dev, &s.cmd);
-			pthread_mutex_lock(&b->mu);
-			b->busy_cmd = NULL;
-			pthread_cond_broadcast(&b->cv);
+		if (run_commands(b) > 0)
 			continue;
-		}
 		if (b->stopping)
 			break;
 		d = due_poll(b, mono_ms(), &next);
