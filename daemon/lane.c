@@ -113,18 +113,11 @@ void lane_credential(struct lane *l, int64_t mono, int64_t wall,
 void lane_temperature(struct lane *l, int64_t mono, int64_t wall, double t)
 {
 	lane_expire(l, mono, wall);
-	if (l->state == LANE_RETESTING) {
-		l->a.has_temperature = 1;
-		l->a.temperature_c = t;
-		l->a.time_ms = wall;
-		close_attempt(l, mono, 0);
-		return;
-	}
 	if (l->state == LANE_PAIRING && l->a.has_temperature)
 		close_attempt(l, mono, 1);
 	if (l->state == LANE_RETESTING) {
-		/* the reading that closed the pairing asked for a re-test:
-		 * this one is its second reading */
+		/* the second reading of a re-test (also when the reading
+		 * that closed the pairing just now asked for one) */
 		l->a.has_temperature = 1;
 		l->a.temperature_c = t;
 		l->a.time_ms = wall;
