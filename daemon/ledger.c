@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #define PRUNE_BATCH 1000
 #define RETRY_MIN_MS 500
 #define RETRY_MAX_MS 30000
+#define BEAT_MS 1000		/* an idle writer turns at least this often */
 
 static const char *const kind_names[LK_KINDS] = {
 	[LK_PASSAGE] = "passage",
@@ -74,6 +76,7 @@ struct ledger {
 	int efd;
 	pthread_t thread;
 	int started;
+	_Atomic int64_t beat_ms;	/* the writer's last turn, monotonic */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -620,24 +623,25 @@ static void *writer(void *arg)
 		struct report_req reqs[4];
 		size_t n_reqs;
 
+		atomic_store(&lg->beat_ms, mono_ms());
 		while (!lg->stop && (!has_work(lg) ||
 				     (lg->st.failing && mono_ms() < retry_at))) {
-			if (lg->st.failing) {
-				int64_t at = retry_at;
-				struct timespec ts;
+			/* at least every BEAT_MS, for the watchdog */
+			int64_t now = mono_ms(), at = now + BEAT_MS;
+			struct timespec ts;
 
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				at -= mono_ms();
-				ts.tv_sec += at / 1000;
-				ts.tv_nsec += (at % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
-				pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
-			} else {
-				pthread_cond_wait(&lg->cv, &lg->mu);
+			if (lg->st.failing && retry_at < at)
+				at = retry_at > now ? retry_at : now;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			at -= now;
+			ts.tv_sec += at / 1000;
+			ts.tv_nsec += (at % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
 			}
+			pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
+			atomic_store(&lg->beat_ms, mono_ms());
 		}
 		if (lg->stop && !has_work(lg))
 			break;
@@ -813,6 +817,7 @@ int ledger_open(const char *state_dir, const struct ledger_limits *lim,
 		rc = -EIO;
 	}
 	if (rc == 0) {
+		atomic_store(&lg->beat_ms, mono_ms());
 		rc = -pthread_create(&lg->thread, NULL, writer, lg);
 		lg->started = rc == 0;
 		if (rc < 0)
@@ -918,6 +923,7 @@ void ledger_stats(struct ledger *lg, struct ledger_stats *out)
 	pthread_mutex_lock(&lg->mu);
 	*out = lg->st;
 	pthread_mutex_unlock(&lg->mu);
+	out->heartbeat_ms = atomic_load(&lg->beat_ms);
 }
 
 void ledger_mark_delivered(struct ledger *lg, int64_t seq)

@@ -84,6 +84,9 @@ struct ledger_stats {
 	int64_t commits;	/* transactions of events and delivery marks */
 	int64_t written;	/* events */
 	char error[160];	/* the last database error */
+	/* the writer's last turn (CLOCK_MONOTONIC ms): at least every second
+	 * when idle; older means a commit has been running that long */
+	int64_t heartbeat_ms;
 };
 
 struct ledger;

@@ -18,7 +18,9 @@
  * called on the loop thread and must not block.
  *
  * ABI history: 1.0 first; 1.1 adds wk_plugin.health (in a former reserved
- * slot, so the struct keeps its size).
+ * slot, so the struct keeps its size); 1.2 adds wk_health.heartbeat_ms and
+ * heartbeat_max_ms (in former reserved slots; the same size on 64-bit
+ * hosts) for the systemd watchdog.
  */
 #ifndef WICKET_PLUGIN_H
 #define WICKET_PLUGIN_H
@@ -27,7 +29,7 @@
 #include <stdint.h>
 
 #define WICKET_ABI_MAJOR 1
-#define WICKET_ABI_MINOR 1
+#define WICKET_ABI_MINOR 2
 #define WICKET_PLUGIN_SYMBOL "wicket_plugin"
 
 #ifdef __GNUC__
@@ -123,7 +125,16 @@ struct wk_health {
 	int64_t last_ok_ms;	/* CLOCK_REALTIME of the last good answer, 0 never */
 	int64_t last_reading_ms;	/* of the last reading or state reported */
 	char last_error[WK_MESSAGE_MAX];	/* "" if none yet */
-	void *reserved[4];
+	/* ABI 1.2: the plugin's worker thread, if it has one.  heartbeat_ms
+	 * is the CLOCK_MONOTONIC time (ms) of the worker's last turn, 0 when
+	 * there is no worker; the worker turns at least every second when
+	 * idle.  heartbeat_max_ms: how old the heartbeat may grow while the
+	 * worker is legitimately busy (one request with its timeouts).  An
+	 * older heartbeat means the worker is stuck, and wicketd stops
+	 * feeding the systemd watchdog. */
+	int64_t heartbeat_ms;
+	int64_t heartbeat_max_ms;
+	void *reserved[2];
 };
 
 /* Opaque: the host's record of one plugin instance. */

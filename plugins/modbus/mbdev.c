@@ -45,6 +45,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@
 #define STRAYS_MAX 2		/* other slaves' answers tolerated per request */
 #define TCP_SILENT_RECONNECT 3	/* unanswered requests that close a TCP bus */
 #define BYTE_TIMEOUT_MS 100u	/* between two bytes of one answer */
+#define BEAT_MS 1000		/* an idle worker turns at least this often */
 
 enum state { ST_NEW, ST_OK, ST_FAULT };
 
@@ -95,6 +97,11 @@ struct mbbus {
 	unsigned n_timed;
 	struct mbdev *busy_poll;	/* whose poll is running */
 	struct mbdev *busy_cmd;		/* whose command is running */
+
+	/* the watchdog's view (any thread): the worker's last turn, and the
+	 * longest timeout_ms of the devices started on it */
+	_Atomic int64_t beat_ms;
+	_Atomic unsigned max_timeout_ms;
 
 	/* worker only */
 	modbus_t *mb;
@@ -162,14 +169,23 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait on the bus condvar until the monotonic time at_ms; b->mu held. */
+/* The worker is alive: seen by the watchdog through health(). */
+static void beat(struct mbbus *b)
+{
+	atomic_store(&b->beat_ms, mono_ms());
+}
+
+/* Wait on the bus condvar until the monotonic time at_ms, or BEAT_MS at
+ * most, so that an idle worker still shows a heartbeat; b->mu held. */
 static void wait_until(struct mbbus *b, int64_t at_ms)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(at_ms / 1000),
-		.tv_nsec = (long)(at_ms % 1000) * 1000000,
-	};
+	int64_t cap = mono_ms() + BEAT_MS;
+	struct timespec ts;
 
+	if (at_ms > cap)
+		at_ms = cap;
+	ts.tv_sec = (time_t)(at_ms / 1000);
+	ts.tv_nsec = (long)(at_ms % 1000) * 1000000;
 	pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 }
 
@@ -292,6 +308,14 @@ void mbdev_health(struct mbdev *d, struct wk_health *out)
 	pthread_mutex_lock(&d->hmu);
 	*out = d->pub;
 	pthread_mutex_unlock(&d->hmu);
+	if (d->bus != NULL) {
+		/* busy at most: a quiet guard, a connect and a request, each
+		 * up to the longest timeout on the bus, and the frame gaps */
+		out->heartbeat_ms = atomic_load(&d->bus->beat_ms);
+		out->heartbeat_max_ms =
+			3 * (int64_t)atomic_load(&d->bus->max_timeout_ms) +
+			2 * BEAT_MS;
+	}
 }
 
 static void emit_raw(struct mbdev *d, struct wk_event *ev)
@@ -394,6 +418,7 @@ static int bus_open(struct mbbus *b, struct mbdev *d)
 
 	if (b->connected)
 		return 0;
+	beat(b);
 	errno = 0;
 	if (modbus_connect(b->mb) < 0) {
 		e = errno ? errno : EIO;
@@ -511,6 +536,7 @@ static int exchange(struct mbbus *b, struct mbdev *d, const struct request *rq)
 	int rc, want = rq->op == OP_READ ? rq->n : 1, e;
 
 	keep_quiet(b);
+	beat(b);
 	if (modbus_set_slave(b->mb, d->link.unit) < 0)
 		return errno ? errno : EINVAL;	/* never ask another unit */
 	modbus_set_response_timeout(b->mb, d->link.timeout_ms / 1000,
@@ -864,6 +890,7 @@ static void *bus_worker(void *p)
 
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
+		beat(b);
 		if (run_commands(b) > 0)
 			continue;
 		if (b->stopping)
@@ -878,10 +905,7 @@ static void *bus_worker(void *p)
 			pthread_cond_broadcast(&b->cv);
 			continue;
 		}
-		if (next == INT64_MAX)
-			pthread_cond_wait(&b->cv, &b->mu);
-		else
-			wait_until(b, next);
+		wait_until(b, next);
 	}
 	pthread_mutex_unlock(&b->mu);
 	bus_close(b);
@@ -1074,6 +1098,8 @@ int mbdev_start(struct mbdev *d)
 		b->cap_devs = cap;
 	}
 	d->next_poll = mono_ms();
+	if (d->link.timeout_ms > atomic_load(&b->max_timeout_ms))
+		atomic_store(&b->max_timeout_ms, d->link.timeout_ms);
 	d->bus = b;		/* before the worker can see the device */
 	b->devs[b->n_devs++] = d;
 	pthread_cond_broadcast(&b->cv);
