@@ -273,7 +273,7 @@ static int write_inputs(const struct proc_paths *P, const char *tmp,
 		return -1;
 	fprintf(f, "[wicketd]\nsite = " SITE "\ngate = %s\nstate_dir = %s\n"
 		"plugin_dir = %s\nprofile_dir = %s\nrules = %s\n"
-		"log_level = info\n\n"
+		"log_level = info\ncontrol_socket = none\n\n"
 		"[mqtt]\nhost = 127.0.0.1\nport = %d\n\n", gate, state,
 		P->plugins, P->profiles, P->rules, broker_port);
 	fprintf(f, "[device thermal1]\nplugin = modbus-thermal\n"

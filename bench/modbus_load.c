@@ -97,7 +97,7 @@ static int write_confs(const struct proc_paths *P, const char *tmp, int rtu,
 		return -1;
 	fprintf(f, "[wicketd]\nsite = bench\ngate = load\nstate_dir = %s\n"
 		"plugin_dir = %s\nprofile_dir = %s\nrules = %s\n"
-		"log_level = info\n\n[mqtt]\nenabled = no\n", state, P->plugins,
+		"log_level = info\ncontrol_socket = none\n\n[mqtt]\nenabled = no\n", state, P->plugins,
 		P->profiles, P->rules);
 	for (int i = 0; i < NDEV; i++) {
 		fprintf(f, "\n[device %s]\nplugin = %s\nprofile = %s\n",

@@ -321,7 +321,7 @@ static int measure_wicketd(const char *dir, long n, const char *rules_path)
 		return 1;
 	fprintf(f, "[wicketd]\nsite = bench\ngate = g1\nstate_dir = %s\n"
 		"plugin_dir = %s\nprofile_dir = %s\nrules = %s\n"
-		"log_level = notice\n\n[mqtt]\nenabled = no\n\n"
+		"log_level = notice\ncontrol_socket = none\n\n[mqtt]\nenabled = no\n\n"
 		"[device reader1]\nplugin = modbus-reader\n"
 		"profile = modbus-card-reader\nhost = 127.0.0.1\nport = 9\n\n"
 		"[lane main]\nreader = reader1\n", dir, plug_abs, prof_abs,

@@ -2,7 +2,7 @@
  * config: read wicketd.conf into struct conf.
  *
  *   [wicketd]       site, gate, state_dir, plugin_dir, profile_dir, rules,
- *                   mode, log_level
+ *                   mode, log_level, control_socket, control_group
  *   [mqtt]          enabled, host, port, client_id, keepalive,
  *                   reconnect_min_ms, reconnect_max_ms, tls, ca_file,
  *                   cert_file, key_file, tls_version, username,
@@ -23,6 +23,7 @@
  * together.
  */
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -158,6 +159,23 @@ static void parse_wicketd(struct ctx *x, const struct ini_section *s)
 					it->value);
 			else
 				c->mode = (enum rules_mode)m;
+		} else if (strcmp(it->key, "control_socket") == 0) {
+			free(c->control_socket);
+			c->control_socket = NULL;
+			if (strcmp(it->value, "none") == 0)
+				continue;
+			c->control_socket = path_from(x, it->value);
+			if (c->control_socket &&
+			    strlen(c->control_socket) >= CONF_SOCKET_MAX)
+				FAIL_AT(x, it,
+					"control_socket: the path is longer than %d bytes, the most a UNIX socket takes",
+					CONF_SOCKET_MAX - 1);
+		} else if (strcmp(it->key, "control_group") == 0) {
+			if (getgrnam(it->value) == NULL)
+				FAIL_AT(x, it, "control_group: no group '%s' on this system",
+					it->value);
+			else
+				set_str(&c->control_group, it->value);
 		} else if (strcmp(it->key, "log_level") == 0) {
 			if (log_parse_level(it->value, &c->log_level) < 0)
 				FAIL_AT(x, it,
@@ -639,6 +657,7 @@ static int set_defaults(struct ctx *x, const char *path)
 	c->plugin_dir = strdup(WICKET_PLUGINDIR);
 	c->profile_dir = strdup(WICKET_SYSCONFDIR "/wicket/profiles");
 	c->rules = strdup(WICKET_SYSCONFDIR "/wicket/rules.json");
+	c->control_socket = strdup(CONF_CONTROL_SOCKET);
 	c->mode = RULES_MODE_NORMAL;
 	c->log_level = WK_LOG_INFO;
 	c->mqtt.enabled = 1;
@@ -657,7 +676,8 @@ static int set_defaults(struct ctx *x, const char *path)
 	c->ledger.memory_queue = 10000;
 	c->ledger.report_minute = 6 * 60;
 	if (x->dir == NULL || c->file == NULL || c->state_dir == NULL ||
-	    c->plugin_dir == NULL || c->profile_dir == NULL || c->rules == NULL)
+	    c->plugin_dir == NULL || c->profile_dir == NULL || c->rules == NULL ||
+	    c->control_socket == NULL)
 		return -ENOMEM;
 	return 0;
 }
@@ -791,6 +811,8 @@ void conf_free(struct conf *c)
 	free(c->plugin_dir);
 	free(c->profile_dir);
 	free(c->rules);
+	free(c->control_socket);
+	free(c->control_group);
 	free(c->file);
 	free(c);
 }

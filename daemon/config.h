@@ -13,6 +13,9 @@
 #include "inifile.h"
 #include "rules.h"
 
+#define CONF_CONTROL_SOCKET "/run/wicket/control.sock"
+#define CONF_SOCKET_MAX 108	/* sizeof(sun_path) */
+
 struct conf_device {
 	char *name;
 	char *plugin;
@@ -82,6 +85,8 @@ struct conf {
 	char *profile_dir;
 	char *rules;		/* the rules file */
 	enum rules_mode mode;	/* the gate's mode at start */
+	char *control_socket;	/* NULL: none */
+	char *control_group;	/* NULL: only root and wicketd's own group */
 	int log_level;
 	struct conf_mqtt mqtt;
 	struct conf_ledger ledger;

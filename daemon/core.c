@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "core.h"
 #include "history.h"
 #include "json.h"
@@ -99,6 +100,11 @@ struct core {
 	struct reg_loader loader;
 	struct history *hist;
 	int64_t hist_window_ms;
+	struct control *ctl;
+	int mode_runtime;	/* the mode was set by a command, not the config */
+	uint64_t watchdog_timer;
+	long watchdog_ms;	/* the ping interval; 0: no watchdog */
+	int watchdog_stuck;	/* a worker is stuck: pings withheld */
 };
 
 static void log_conf_error(void *ctx, const char *file, int line,
@@ -144,14 +150,14 @@ static void device_status(struct core *c, size_t i, struct json *o)
 		json_str(o, "last_error", h.last_error);
 }
 
-static void publish_status(struct core *c)
+/* The gate's status, begun and not ended: what MQTT retains, and with
+ * local set what wicketctl status shows (lanes, broker link, uptime, who
+ * set the mode). */
+static void build_status(struct core *c, struct json *j, int local)
 {
-	struct json j, d, l, o;
+	struct json d, l, o;
 	struct ledger_stats ls = { 0 };
-	const char *payload;
 
-	if (!mqtt_is_connected(c->mq))
-		return;
 	json_begin(&d);
 	for (size_t i = 0; i < c->conf->n_devices; i++) {
 		device_status(c, i, &o);
@@ -165,31 +171,122 @@ static void publish_status(struct core *c)
 		 ls.failing ? "failing" : "ok");
 	json_int(&l, "held", ls.held);
 	json_int(&l, "lost", ls.lost);
-	json_begin(&j);
-	json_str(&j, "state", "online");
-	json_str(&j, "version", WICKET_VERSION);
-	json_str(&j, "site", c->conf->site);
-	json_str(&j, "gate", c->conf->gate);
-	json_time(&j, "started", c->started_ms);
-	json_str(&j, "mode", rules_mode_name(c->mode));
+	json_begin(j);
+	json_str(j, "state", "online");
+	json_str(j, "version", WICKET_VERSION);
+	json_str(j, "site", c->conf->site);
+	json_str(j, "gate", c->conf->gate);
+	json_time(j, "started", c->started_ms);
+	json_str(j, "mode", rules_mode_name(c->mode));
 	if (c->rules)
-		json_int(&j, "rules_version", rules_version(c->rules));
+		json_int(j, "rules_version", rules_version(c->rules));
 	else
-		json_null(&j, "rules_version");
+		json_null(j, "rules_version");
 	if (c->reg)
-		json_int(&j, "registry_version", reg_version(c->reg));
+		json_int(j, "registry_version", reg_version(c->reg));
 	else
-		json_null(&j, "registry_version");
-	json_int(&j, "outbox", c->lg ? ledger_count_undelivered(c->lg) : -1);
-	json_raw(&j, "ledger", json_end(&l) ? l.buf : "{}");
-	json_raw(&j, "devices", json_end(&d) ? d.buf : "{}");
+		json_null(j, "registry_version");
+	json_int(j, "outbox", c->lg ? ledger_count_undelivered(c->lg) : -1);
+	json_raw(j, "ledger", json_end(&l) ? l.buf : "{}");
+	json_raw(j, "devices", json_end(&d) ? d.buf : "{}");
+	if (local) {
+		struct json ln, b;
+
+		json_int(j, "pid", (int64_t)getpid());
+		json_int(j, "uptime_s", (ev_wall_ms() - c->started_ms) / 1000);
+		json_str(j, "mode_set_by", c->mode_runtime ? "command" : "config");
+		json_begin(&ln);
+		for (size_t i = 0; i < c->conf->n_lanes; i++) {
+			const struct conf_lane *cl = &c->conf->lanes[i];
+			const int devs[3] = { cl->thermal, cl->reader, cl->gate };
+			static const char *const keys[3] = { "thermal", "reader",
+							     "gate" };
+
+			json_begin(&o);
+			json_str(&o, "direction", cl->direction);
+			for (int k = 0; k < 3; k++)
+				if (devs[k] >= 0)
+					json_str(&o, keys[k],
+						 c->conf->devices[devs[k]].name);
+				else
+					json_null(&o, keys[k]);
+			json_raw(&ln, cl->name, json_end(&o) ? o.buf : "{}");
+		}
+		json_raw(j, "lanes", json_end(&ln) ? ln.buf : "{}");
+		json_begin(&b);
+		json_bool(&b, "enabled", c->conf->mqtt.enabled);
+		json_bool(&b, "connected", mqtt_is_connected(c->mq));
+		json_str(&b, "host", c->conf->mqtt.host ? c->conf->mqtt.host : "");
+		json_int(&b, "port", c->conf->mqtt.port);
+		json_raw(j, "broker", json_end(&b) ? b.buf : "{}");
+		json_int(j, "watchers", (int64_t)control_watchers(c->ctl));
+		json_bool(j, "watchdog", c->watchdog_ms > 0);
+	}
+}
+
+static void publish_status(struct core *c)
+{
+	struct json j;
+	const char *payload;
+
+	if (!mqtt_is_connected(c->mq))
+		return;
+	build_status(c, &j, 0);
 	payload = json_end(&j);
 	if (payload)
 		mqtt_publish(c->mq, "status", payload, 1, 1, NULL);
 }
 
+/* An event for `wicketctl watch`: the local view, with credential,
+ * temperature and registry ids (the socket is for root and the wicket
+ * group only). */
+static void watch_event(struct core *c, const struct ledger_event *ev)
+{
+	struct json j;
+
+	if (control_watchers(c->ctl) == 0)
+		return;
+	json_begin(&j);
+	json_str(&j, "event", ledger_kind_name(ev->kind));
+	json_time(&j, "time", ev->time_ms);
+	if (ev->kind == LK_DEVICE) {
+		json_str(&j, "device", ev->device);
+		json_str(&j, "state", ev->state);
+		json_str(&j, "message", ev->message);
+		goto out;
+	}
+	json_str(&j, "lane", ev->lane);
+	if (ev->kind == LK_ALARM) {
+		json_str(&j, "kind", ev->reason);
+		json_str(&j, "severity", ev->state);
+		json_str(&j, "message", ev->message);
+		goto out;
+	}
+	json_str(&j, "direction", ev->direction);
+	if (ev->has_credential)
+		json_str(&j, "credential", ev->credential);
+	else
+		json_null(&j, "credential");
+	if (ev->has_temperature)
+		json_num(&j, "temperature", ev->temperature_c, 2);
+	else
+		json_null(&j, "temperature");
+	json_str(&j, "decision", ev->decision);
+	json_str(&j, "reason", ev->reason);
+	json_str(&j, "rule", ev->rule);
+	json_bool(&j, "alarm", ev->alarm);
+	json_bool(&j, "retest", ev->detail[0] != '\0');
+	json_str(&j, "person_id", ev->person_id);
+	json_str(&j, "household_id", ev->household_id);
+	json_str(&j, "message", ev->message);
+out:
+	if (json_end(&j))
+		control_broadcast(c->ctl, j.buf);
+}
+
 static void submit(struct core *c, const struct ledger_event *ev, uint64_t tag)
 {
+	watch_event(c, ev);
 	if (c->lg == NULL) {
 		log_err("ledger: not open; %s event NOT recorded",
 			ledger_kind_name(ev->kind));
@@ -391,6 +488,56 @@ static void gather_facts(struct core *c, const struct conf_lane *cl,
 	f->retest = a->retest;
 }
 
+/* A passage of that lane, in the next free pending slot (not yet
+ * counted: commit_passage() does).  NULL when out of memory. */
+static struct pending *new_pending(struct core *c, int lane, int allow,
+				   int64_t time_ms)
+{
+	const struct conf_lane *cl = &c->conf->lanes[lane];
+	struct pending *p;
+
+	if (c->n_pending == c->cap_pending) {
+		size_t cap = c->cap_pending ? c->cap_pending * 2 : 16;
+		struct pending *np = realloc(c->pending, cap * sizeof(*np));
+
+		if (np == NULL) {
+			log_err("lane %s: out of memory; attempt dropped", cl->name);
+			return NULL;
+		}
+		c->pending = np;
+		c->cap_pending = cap;
+	}
+	p = &c->pending[c->n_pending];
+	memset(p, 0, sizeof(*p));
+	p->tag = ++c->next_tag;
+	p->lane = lane;
+	p->allow = allow;
+	p->ev.kind = LK_PASSAGE;
+	p->ev.time_ms = time_ms;
+	snprintf(p->ev.lane, sizeof(p->ev.lane), "%s", cl->name);
+	snprintf(p->ev.direction, sizeof(p->ev.direction), "%s", cl->direction);
+	p->ev.rules_version = c->rules ? rules_version(c->rules) : 0;
+	return p;
+}
+
+/* Commit first, then open: the gate acts in on_written(). */
+static void commit_passage(struct core *c, struct pending *p)
+{
+	struct ledger_event *ev = &p->ev;
+
+	watch_event(c, ev);
+	if (c->lg == NULL || ledger_submit(c->lg, ev, p->tag) < 0) {
+		if (!c->lost_logged)
+			log_err("ledger: passage NOT recorded (lane %s, %s); the memory queue is full",
+				ev->lane, ev->decision);
+		c->lost_logged = 1;
+		if (p->allow)
+			open_gate(c, p->lane);
+		return;
+	}
+	c->n_pending++;
+}
+
 static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 				    void *arg)
 {
@@ -421,28 +568,11 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 			 cl->name, v.rule);
 		v.decision = RULES_DENY;
 	}
-	if (c->n_pending == c->cap_pending) {
-		size_t cap = c->cap_pending ? c->cap_pending * 2 : 16;
-		struct pending *np = realloc(c->pending, cap * sizeof(*np));
-
-		if (np == NULL) {
-			log_err("lane %s: out of memory; attempt dropped", cl->name);
-			return LANE_DONE;
-		}
-		c->pending = np;
-		c->cap_pending = cap;
-	}
-	p = &c->pending[c->n_pending];
-	memset(p, 0, sizeof(*p));
-	p->tag = ++c->next_tag;
-	p->lane = l->index;
-	p->allow = v.decision == RULES_ALLOW;
+	p = new_pending(c, l->index, v.decision == RULES_ALLOW, a->time_ms);
+	if (p == NULL)
+		return LANE_DONE;
 	p->alarm = v.alarm;
 	ev = &p->ev;
-	ev->kind = LK_PASSAGE;
-	ev->time_ms = a->time_ms;
-	snprintf(ev->lane, sizeof(ev->lane), "%s", cl->name);
-	snprintf(ev->direction, sizeof(ev->direction), "%s", cl->direction);
 	ev->has_credential = a->has_credential;
 	if (a->has_credential)
 		snprintf(ev->credential, sizeof(ev->credential), "%s",
@@ -461,7 +591,6 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 	snprintf(ev->reason, sizeof(ev->reason), "%s", v.reason);
 	snprintf(ev->rule, sizeof(ev->rule), "%s", v.rule);
 	snprintf(ev->message, sizeof(ev->message), "%s", v.message);
-	ev->rules_version = c->rules ? rules_version(c->rules) : 0;
 	ev->alarm = v.alarm != RULES_SEV_NONE;
 	if (a->retest) {
 		struct json j;
@@ -479,17 +608,7 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 		a->has_credential ? a->credential : "-", temp, ev->decision,
 		ev->reason, ev->rule, a->retest ? " re-test" : "",
 		ev->alarm ? " ALARM" : "");
-	/* Commit first, then open: the gate acts in on_written(). */
-	if (c->lg == NULL || ledger_submit(c->lg, ev, p->tag) < 0) {
-		if (!c->lost_logged)
-			log_err("ledger: passage NOT recorded (lane %s, %s); the memory queue is full",
-				cl->name, ev->decision);
-		c->lost_logged = 1;
-		if (p->allow)
-			open_gate(c, p->lane);
-		return LANE_DONE;
-	}
-	c->n_pending++;
+	commit_passage(c, p);
 	return LANE_DONE;
 }
 
@@ -815,6 +934,252 @@ static void swap_rules(struct core *c, struct rules *r)
 		   (long long)rules_version(r), rules_count(r));
 }
 
+/* --- the control socket (wicketctl) ------------------------------------ */
+
+/* Only these members in a request for cmd: anything else is a mistake
+ * the operator should hear about. */
+static int only_args(const struct jt_node *req, const char *const *allowed,
+		     struct control_reply *reply)
+{
+	for (const struct jt_node *m = req->kids; m != NULL; m = m->next) {
+		int ok = strcmp(m->key, "cmd") == 0 || strcmp(m->key, "id") == 0;
+
+		for (size_t i = 0; !ok && allowed[i] != NULL; i++)
+			ok = strcmp(m->key, allowed[i]) == 0;
+		if (!ok) {
+			control_fail(reply, "bad_request", "%s: unknown argument",
+				     m->key);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* A string argument, or NULL after failing the reply. */
+static const char *str_arg(const struct jt_node *req, const char *key,
+			   struct control_reply *reply)
+{
+	const struct jt_node *n = jt_get(req, key);
+
+	if (n == NULL || n->type != JT_STRING) {
+		control_fail(reply, "bad_request", "%s: %s", key,
+			     n == NULL ? "missing" : "must be a string");
+		return NULL;
+	}
+	return n->s;
+}
+
+/* Open a lane's gate once without a credential, recorded as a passage
+ * with that reason; the gate acts after the commit, like any passage. */
+static int manual_open(struct core *c, int lane, const char *reason,
+		       const char *message)
+{
+	struct pending *p;
+
+	if (c->conf->lanes[lane].gate < 0)
+		return -ENODEV;
+	p = new_pending(c, lane, 1, ev_wall_ms());
+	if (p == NULL)
+		return -ENOMEM;
+	snprintf(p->ev.decision, sizeof(p->ev.decision), "allow");
+	snprintf(p->ev.reason, sizeof(p->ev.reason), "%s", reason);
+	snprintf(p->ev.message, sizeof(p->ev.message), "%s", message);
+	log_notice("passage lane=%s %s -> allow (%s): %s", p->ev.lane,
+		   p->ev.direction, reason, message);
+	commit_passage(c, p);
+	return 0;
+}
+
+static void set_mode(struct core *c, enum rules_mode m, const char *by)
+{
+	struct json j;
+	enum rules_mode was = c->mode;
+
+	c->mode = m;
+	c->mode_runtime = 1;
+	log_notice("mode %s (was %s), set by %s", rules_mode_name(m),
+		   rules_mode_name(was), by);
+	publish_status(c);
+	json_begin(&j);
+	json_str(&j, "event", "mode");
+	json_time(&j, "time", ev_wall_ms());
+	json_str(&j, "mode", rules_mode_name(m));
+	json_str(&j, "was", rules_mode_name(was));
+	json_str(&j, "by", by);
+	if (json_end(&j))
+		control_broadcast(c->ctl, j.buf);
+}
+
+static void on_control(void *arg, const struct control_peer *peer,
+		       const char *cmd, const struct jt_node *req,
+		       struct control_reply *reply)
+{
+	static const char *const none[] = { NULL };
+	static const char *const lane_arg[] = { "lane", NULL };
+	static const char *const mode_arg[] = { "mode", NULL };
+	struct core *c = arg;
+	struct json *r = &reply->result;
+	char by[96];
+
+	snprintf(by, sizeof(by), "wicketctl (uid %ld, pid %ld)",
+		 (long)peer->uid, (long)peer->pid);
+	if (strcmp(cmd, "status") == 0) {
+		if (only_args(req, none, reply))
+			build_status(c, r, 1);	/* the socket ends it */
+	} else if (strcmp(cmd, "open") == 0) {
+		const char *name;
+		int lane = -1, rc;
+
+		if (!only_args(req, lane_arg, reply) ||
+		    (name = str_arg(req, "lane", reply)) == NULL)
+			return;
+		for (size_t i = 0; i < c->conf->n_lanes; i++)
+			if (strcmp(c->conf->lanes[i].name, name) == 0)
+				lane = (int)i;
+		if (lane < 0) {
+			control_fail(reply, "not_found", "no lane '%.60s'", name);
+			return;
+		}
+		rc = manual_open(c, lane, "operator_open", by);
+		if (rc == -ENODEV) {
+			control_fail(reply, "no_gate", "lane %s has no gate to open",
+				     name);
+			return;
+		}
+		if (rc < 0) {
+			control_fail(reply, "failed", "%s", strerror(-rc));
+			return;
+		}
+		json_str(r, "lane", name);
+		json_str(r, "gate",
+			 c->conf->devices[c->conf->lanes[lane].gate].name);
+	} else if (strcmp(cmd, "mode") == 0) {
+		const char *name;
+		enum rules_mode was = c->mode;
+		int m;
+
+		if (!only_args(req, mode_arg, reply) ||
+		    (name = str_arg(req, "mode", reply)) == NULL)
+			return;
+		m = rules_mode_parse(name);
+		if (m < 0) {
+			control_fail(reply, "bad_request",
+				     "mode: '%.40s' is not one of normal, residents-only, lockdown, open",
+				     name);
+			return;
+		}
+		set_mode(c, (enum rules_mode)m, by);
+		json_str(r, "mode", rules_mode_name(c->mode));
+		json_str(r, "was", rules_mode_name(was));
+	} else {
+		control_fail(reply, "unknown_command",
+			     "'%.40s' is not a command (status, watch, open, mode)",
+			     cmd);
+	}
+}
+
+static int open_control(struct core *c)
+{
+	char err[512];
+	int rc;
+
+	if (c->conf->control_socket == NULL)
+		return 0;
+	rc = control_open(c->loop, c->conf->control_socket,
+			  c->conf->control_group, on_control, c, &c->ctl, err,
+			  sizeof(err));
+	if (rc < 0)
+		log_err("%s", err);
+	return rc;
+}
+
+static int str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* --- the systemd watchdog ---------------------------------------------- */
+
+#define LEDGER_STALE_MS 20000	/* a commit longer than this is a hang */
+
+/* Whether every worker thread turned recently enough; names the first
+ * one that did not. */
+static int workers_alive(struct core *c, char *who, size_t len)
+{
+	int64_t now = ev_mono_ms();
+
+	if (c->lg) {
+		struct ledger_stats ls;
+
+		ledger_stats(c->lg, &ls);
+		if (ls.heartbeat_ms > 0 && now - ls.heartbeat_ms > LEDGER_STALE_MS) {
+			snprintf(who, len, "the ledger writer (no turn for %lld ms)",
+				 (long long)(now - ls.heartbeat_ms));
+			return 0;
+		}
+	}
+	for (size_t i = 0; c->pl && i < c->conf->n_devices; i++) {
+		struct wk_health h;
+
+		if (plug_health(c->pl, (int)i, &h) < 0 || h.heartbeat_ms <= 0)
+			continue;
+		if (now - h.heartbeat_ms > h.heartbeat_max_ms) {
+			snprintf(who, len, "device %s's worker (no turn for %lld ms, %lld allowed)",
+				 c->conf->devices[i].name,
+				 (long long)(now - h.heartbeat_ms),
+				 (long long)h.heartbeat_max_ms);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static long on_watchdog(struct ev_loop *loop, void *arg)
+{
+	struct core *c = arg;
+	char who[200];
+
+	(void)loop;
+	if (workers_alive(c, who, sizeof(who))) {
+		if (c->watchdog_stuck)
+			log_notice("watchdog: every worker is turning again");
+		c->watchdog_stuck = 0;
+		notify_send("WATCHDOG=1");
+	} else if (!c->watchdog_stuck) {
+		/* systemd restarts us when WatchdogSec passes without a ping */
+		log_err("watchdog: %s; no longer telling systemd that wicketd is alive",
+			who);
+		c->watchdog_stuck = 1;
+	}
+	return c->watchdog_ms;
+}
+
+/* Ping at half of WATCHDOG_USEC when systemd asks for it (WatchdogSec=). */
+static void start_watchdog(struct core *c)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	char *end;
+	long long us;
+
+	if (usec == NULL)
+		return;
+	if (pid != NULL && strtoll(pid, &end, 10) != (long long)getpid())
+		return;		/* meant for another process */
+	errno = 0;
+	us = strtoll(usec, &end, 10);
+	if (errno || *end != '\0' || us <= 0) {
+		log_warn("watchdog: WATCHDOG_USEC='%s' is not a number of microseconds; no watchdog",
+			 usec);
+		return;
+	}
+	c->watchdog_ms = (long)(us / 2000);
+	if (c->watchdog_ms < 50)
+		c->watchdog_ms = 50;
+	c->watchdog_timer = ev_add_timer(c->loop, c->watchdog_ms, on_watchdog, c);
+	log_info("watchdog: pinging systemd every %ld ms while every worker turns",
+		 c->watchdog_ms);
+}
+
 /* --- configuration in force -------------------------------------------- */
 
 /* Build lanes and device states for c->conf and start its plugins. */
@@ -1054,7 +1419,8 @@ static void reload(struct core *c)
 	struct conf *nc;
 	struct plugins *npl;
 	struct rules *nr = NULL;
-	int rc, reopen_ledger, reopen_mqtt, reopen_registry;
+	int rc, reopen_ledger, reopen_mqtt, reopen_registry, reopen_control;
+	enum rules_mode conf_mode;
 
 	notify_send("RELOADING=1");
 	log_notice("reloading %s", c->config_path);
@@ -1100,6 +1466,13 @@ static void reload(struct core *c)
 			memcmp(&c->conf->ledger, &nc->ledger, sizeof(nc->ledger)) != 0;
 	reopen_registry = strcmp(c->conf->state_dir, nc->state_dir) != 0;
 	reopen_mqtt = mqtt_changed(c->conf, nc);
+	reopen_control = str_differ(c->conf->control_socket, nc->control_socket) ||
+			 str_differ(c->conf->control_group, nc->control_group);
+	conf_mode = c->conf->mode;
+	if (reopen_control) {
+		control_close(c->ctl);
+		c->ctl = NULL;
+	}
 	if (reopen_registry)
 		close_registry(c);
 	if (reopen_mqtt) {
@@ -1122,10 +1495,20 @@ static void reload(struct core *c)
 		log_err("ledger: cannot open; passages are decided but NOT recorded");
 	/* the passages in flight were decided by the old rules above */
 	swap_rules(c, nr);
-	if (c->mode != nc->mode)
-		log_notice("mode %s (was %s)", rules_mode_name(nc->mode),
-			   rules_mode_name(c->mode));
-	c->mode = nc->mode;
+	/* a mode set by a command stays until the config's own mode changes */
+	if (c->mode_runtime && nc->mode == conf_mode) {
+		if (c->mode != nc->mode)
+			log_notice("mode %s kept: it was set by a command, and the configuration's mode is unchanged",
+				   rules_mode_name(c->mode));
+	} else {
+		if (c->mode != nc->mode)
+			log_notice("mode %s (was %s)", rules_mode_name(nc->mode),
+				   rules_mode_name(c->mode));
+		c->mode = nc->mode;
+		c->mode_runtime = 0;
+	}
+	if (reopen_control && open_control(c) < 0)
+		log_err("reload: no control socket; wicketctl cannot reach wicketd");
 	if (reopen_registry && open_registry(c) < 0)
 		log_err("registry: cannot open; every credential is unknown");
 	if (reopen_mqtt && nc->mqtt.enabled &&
@@ -1223,6 +1606,10 @@ int core_new(const char *config_path, struct core **out)
 	rc = apply(c);
 	if (rc < 0)
 		goto fail;
+	rc = open_control(c);
+	if (rc < 0)
+		goto fail;
+	start_watchdog(c);
 	log_notice("wicketd %s started: site %s, gate %s, mode %s, %zu lane(s), %zu device(s)",
 		   WICKET_VERSION, c->conf->site, c->conf->gate,
 		   rules_mode_name(c->mode), c->conf->n_lanes, c->conf->n_devices);
@@ -1266,7 +1653,10 @@ void core_free(struct core *c)
 	c->pl = NULL;
 	mqtt_free(c->mq);
 	c->mq = NULL;
+	control_close(c->ctl);
+	c->ctl = NULL;
 	if (c->loop) {
+		ev_del_timer(c->loop, c->watchdog_timer);
 		ev_del_timer(c->loop, c->lane_timer);
 		ev_del_timer(c->loop, c->maintain_timer);
 		ev_del_timer(c->loop, c->status_timer);

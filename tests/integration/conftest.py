@@ -8,7 +8,9 @@ import pwd
 import signal
 import socket
 import sqlite3
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -273,6 +275,9 @@ class Gate:
         self.sim_verbose = sim_verbose
         self.broker_port = broker_port
         self.state = os.path.join(tmp, "state")
+        # a UNIX socket path holds 107 bytes: pytest's tmp paths can be longer
+        self.control_dir = tempfile.mkdtemp(prefix="wk-", dir="/tmp")
+        self.control = os.path.join(self.control_dir, "control.sock")
         self.db = os.path.join(self.state, "ledger.db")
         self.scenario = os.path.join(tmp, "test.scenario")
         with open(self.scenario, "w") as f:
@@ -311,10 +316,10 @@ class Gate:
         with open(self.conf, "w") as f:
             f.write(
                 "[wicketd]\nsite = test\ngate = g1\nstate_dir = %s\nplugin_dir = %s\n"
-                "profile_dir = %s\nrules = %s\nlog_level = debug\n%s\n"
+                "profile_dir = %s\nrules = %s\nlog_level = debug\ncontrol_socket = %s\n%s\n"
                 "[mqtt]\nhost = %s\nport = %d\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n%s\n"
                 % (self.state, os.path.join(BUILD, "plugins"), PROFILES, self.rules,
-                   self.wicketd_extra, self.mqtt_host, self.broker_port, self.mqtt_extra))
+                   self.control, self.wicketd_extra, self.mqtt_host, self.broker_port, self.mqtt_extra))
             f.write(self.device_section("thermal1", "modbus-thermal", thermal_profile,
                                         {"poll_ms": "50", "timeout_ms": "300",
                                          "backoff_max_ms": "1000"}))
@@ -378,7 +383,25 @@ class Gate:
             rc = self.wicketd.stop()
         if self.sim:
             self.sim.stop()
+        shutil.rmtree(self.control_dir, ignore_errors=True)
         return rc
+
+    def ctl(self, *args, check=True, user=None):
+        """wicketctl against this gate: its config, so its control socket
+        and state directory; user: run as that user (setpriv), with
+        --socket instead of the config."""
+        argv = [os.path.join(BUILD, "wicketctl"), "-c", self.conf] + list(args)
+        if user is not None:
+            # another user cannot read the test's config: the socket directly
+            argv = [os.path.join(BUILD, "wicketctl"), "--socket", self.control] + list(args)
+            pw = pwd.getpwnam(user)
+            argv = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
+                    "--clear-groups"] + argv
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if check and p.returncode != 0:
+            raise AssertionError("wicketctl %s: exit %d\n%s%s" % (" ".join(args), p.returncode,
+                                                                   p.stdout, p.stderr))
+        return p.returncode, p.stdout, p.stderr
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
  * and hands the rest of argv to one subcommand's file.
  *
  * Exit codes (every subcommand): 0 done, 1 the work failed or found a
- * problem (an invalid file, a test case that did not match), 2 bad usage.
+ * problem (an invalid file, a test case that did not match), 2 bad usage,
+ * 3 the daemon cannot be reached (no socket, refused, no answer).
  */
 #ifndef WICKET_CTL_H
 #define WICKET_CTL_H
@@ -11,19 +12,31 @@
 #define CTL_OK 0
 #define CTL_FAIL 1
 #define CTL_USAGE 2
+#define CTL_UNREACHABLE 3
 
 struct ctl_opts {
 	const char *config;	/* -c; the default config when NULL */
 	const char *state_dir;	/* --state-dir, else the config's */
-	int json;		/* --json */
+	int json;		/* --json (before the command, or the command's own) */
+	const char *socket;	/* --socket; else control_socket of the config */
 };
 
 /* The state directory: --state-dir, or state_dir of the config file.
  * Returns a malloc'd path or NULL after printing why. */
 char *ctl_state_dir(const struct ctl_opts *o);
 
-/* argv[0] is the subcommand's name ("rules", "persons"). */
+/* argv[0] is the subcommand's name ("rules", "persons", ...).  Each
+ * prints its own --help and accepts --json after its name too. */
 int ctl_rules(const struct ctl_opts *o, int argc, char **argv);
 int ctl_persons(const struct ctl_opts *o, int argc, char **argv);
+/* ledger.c: ledger query, ledger export (reads STATE_DIR/ledger.db) */
+int ctl_ledger(const struct ctl_opts *o, int argc, char **argv);
+/* report.c: report DAY [--html FILE] (reads STATE_DIR/ledger.db) */
+int ctl_report(const struct ctl_opts *o, int argc, char **argv);
+/* live.c: status, watch, open, mode (through the control socket) */
+int ctl_status(const struct ctl_opts *o, int argc, char **argv);
+int ctl_watch(const struct ctl_opts *o, int argc, char **argv);
+int ctl_open(const struct ctl_opts *o, int argc, char **argv);
+int ctl_mode(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

@@ -15,21 +15,34 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: wicketctl [-c FILE] [--state-dir DIR] [--json] COMMAND ...\n"
+		"usage: wicketctl [-c FILE] [--state-dir DIR] [--socket PATH] [--json]\n"
+		"                 COMMAND ...\n"
 		"\n"
-		"commands:\n"
+		"the running daemon (through its control socket):\n"
+		"  status                    lanes, mode, devices, broker, outbox, versions\n"
+		"  watch                     live passages and alarms, one line each\n"
+		"  open LANE                 open a lane's gate once (recorded)\n"
+		"  mode MODE                 normal, residents-only, lockdown or open\n"
+		"\n"
+		"the state directory (also with the daemon stopped):\n"
+		"  persons list|add|remove|import|export\n"
+		"                            households, persons and credentials\n"
+		"  ledger query [FILTERS]    passages and alarms by time, person, decision\n"
+		"  ledger export [FILTERS]   the same as CSV\n"
+		"  report DAY [--html FILE]  the day's summary; --html: a page with charts\n"
+		"\n"
+		"files:\n"
 		"  rules check FILE          validate a rules file\n"
 		"  rules test FILE CASES     run test cases against a rules file\n"
-		"  persons import [--replace] FILE...\n"
-		"                            import households, persons, credentials\n"
-		"  persons export [--format json|csv] [--table T]\n"
-		"                            write the registry to standard output\n"
 		"\n"
 		"  -c FILE          wicketd's configuration (default %s)\n"
 		"  --state-dir DIR  the state directory, instead of the config's\n"
-		"  --json           machine-readable output where there is output\n"
+		"  --socket PATH    the control socket, instead of the config's\n"
+		"  --json           machine-readable output\n"
 		"\n"
-		"'wicketctl COMMAND --help' describes a command.  See wicketctl(1).\n",
+		"'wicketctl COMMAND --help' describes a command.  See wicketctl(1).\n"
+		"Exit status: 0 done, 1 failed or found a problem, 2 bad usage,\n"
+		"3 the daemon cannot be reached.\n",
 		DEFAULT_CONFIG);
 }
 
@@ -67,12 +80,27 @@ char *ctl_state_dir(const struct ctl_opts *o)
 	return dir;
 }
 
+static const struct {
+	const char *name;
+	int (*run)(const struct ctl_opts *o, int argc, char **argv);
+} commands[] = {
+	{ "status", ctl_status },
+	{ "watch", ctl_watch },
+	{ "open", ctl_open },
+	{ "mode", ctl_mode },
+	{ "persons", ctl_persons },
+	{ "ledger", ctl_ledger },
+	{ "report", ctl_report },
+	{ "rules", ctl_rules },
+};
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -92,6 +120,9 @@ int main(int argc, char **argv)
 		case 'j':
 			o.json = 1;
 			break;
+		case 'S':
+			o.socket = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return CTL_OK;
@@ -110,10 +141,9 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0;	/* the subcommand parses its own options */
-	if (strcmp(argv[0], "rules") == 0)
-		return ctl_rules(&o, argc, argv);
-	if (strcmp(argv[0], "persons") == 0)
-		return ctl_persons(&o, argc, argv);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			return commands[i].run(&o, argc, argv);
 	fprintf(stderr, "wicketctl: unknown command '%s'\n", argv[0]);
 	usage(stderr);
 	return CTL_USAGE;
