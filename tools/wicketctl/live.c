@@ -422,11 +422,20 @@ static void print_status(const struct jt_node *r)
 	const struct jt_node *bc = broker ? jt_get(broker, "connected") : NULL;
 	const struct jt_node *be = broker ? jt_get(broker, "enabled") : NULL;
 
-	printf("wicketd %s, site %s, gate %s: up %lldd %02lldh %02lldm (pid %lld)\n",
+	char upt[48];
+
+	if (up >= 86400)
+		snprintf(upt, sizeof(upt), "%lld d %lld h", up / 86400, up / 3600 % 24);
+	else if (up >= 3600)
+		snprintf(upt, sizeof(upt), "%lld h %02lld min", up / 3600, up / 60 % 60);
+	else if (up >= 60)
+		snprintf(upt, sizeof(upt), "%lld min %02lld s", up / 60, up % 60);
+	else
+		snprintf(upt, sizeof(upt), "%lld s", up);
+	printf("wicketd %s, site %s, gate %s: up %s (pid %lld)\n",
 	       str_of(r, "version") ? str_of(r, "version") : "?",
 	       str_of(r, "site") ? str_of(r, "site") : "?",
-	       str_of(r, "gate") ? str_of(r, "gate") : "?",
-	       up / 86400, up / 3600 % 24, up / 60 % 60, int_of(r, "pid"));
+	       str_of(r, "gate") ? str_of(r, "gate") : "?", upt, int_of(r, "pid"));
 	printf("mode:     %s (set by %s)\n", str_of(r, "mode") ? str_of(r, "mode") : "?",
 	       str_of(r, "mode_set_by") ? str_of(r, "mode_set_by") : "?");
 	printf("rules:    version %lld%s   registry: version %lld%s\n",
