@@ -21,6 +21,11 @@ struct ctl_opts {
 	const char *socket;	/* --socket; else control_socket of the config */
 };
 
+#define CTL_DEFAULT_CONFIG WICKET_SYSCONFDIR "/wicket/wicketd.conf"
+
+/* The config file: -c, or CTL_DEFAULT_CONFIG. */
+const char *ctl_config_path(const struct ctl_opts *o);
+
 /* The state directory: --state-dir, or state_dir of the config file.
  * Returns a malloc'd path or NULL after printing why. */
 char *ctl_state_dir(const struct ctl_opts *o);

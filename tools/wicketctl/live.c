@@ -25,7 +25,6 @@
 #include "json.h"
 #include "jsontree.h"
 
-#define DEFAULT_CONFIG WICKET_SYSCONFDIR "/wicket/wicketd.conf"
 #define REPLY_TIMEOUT_MS 10000
 #define LINE_MAX_BYTES (1024 * 1024)
 
@@ -46,7 +45,7 @@ static void print_conf_error(void *ctx, const char *file, int line,
 /* The socket path: --socket, or the config's control_socket. */
 static int socket_path(const struct ctl_opts *o, char *out, size_t len)
 {
-	const char *cf = o->config ? o->config : DEFAULT_CONFIG;
+	const char *cf = ctl_config_path(o);
 	struct conf *c;
 	int rc;
 

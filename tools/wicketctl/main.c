@@ -10,8 +10,6 @@
 #include "config.h"
 #include "ctl.h"
 
-#define DEFAULT_CONFIG WICKET_SYSCONFDIR "/wicket/wicketd.conf"
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -43,7 +41,7 @@ static void usage(FILE *f)
 		"'wicketctl COMMAND --help' describes a command.  See wicketctl(1).\n"
 		"Exit status: 0 done, 1 failed or found a problem, 2 bad usage,\n"
 		"3 the daemon cannot be reached.\n",
-		DEFAULT_CONFIG);
+		CTL_DEFAULT_CONFIG);
 }
 
 static void print_conf_error(void *ctx, const char *file, int line,
@@ -51,6 +49,11 @@ static void print_conf_error(void *ctx, const char *file, int line,
 {
 	(void)ctx;
 	fprintf(stderr, "%s:%d: %s\n", file, line, msg);
+}
+
+const char *ctl_config_path(const struct ctl_opts *o)
+{
+	return o->config ? o->config : CTL_DEFAULT_CONFIG;
 }
 
 char *ctl_state_dir(const struct ctl_opts *o)
@@ -65,11 +68,11 @@ char *ctl_state_dir(const struct ctl_opts *o)
 			fprintf(stderr, "wicketctl: out of memory\n");
 		return dir;
 	}
-	rc = conf_load(o->config ? o->config : DEFAULT_CONFIG, &c,
+	rc = conf_load(ctl_config_path(o), &c,
 		       print_conf_error, NULL);
 	if (rc != 0) {
 		fprintf(stderr, "wicketctl: cannot read %s%s%s (or give --state-dir)\n",
-			o->config ? o->config : DEFAULT_CONFIG,
+			ctl_config_path(o),
 			rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
 		return NULL;
 	}
