@@ -8,6 +8,12 @@
 #   make install       DESTDIR=... PREFIX=... SYSCONFDIR=...
 #   make SANITIZE=1    AddressSanitizer + UBSan build (and check)
 #   make CC=clang      the same with clang
+#   make deb           a Debian package in build/ (PREFIX=/usr)
+#   make deps-cross    cross compilers, qemu-user, -dev packages for arm64
+#   make CROSS=aarch64-linux-gnu             everything (and the unit tests)
+#                      for the board, in build/aarch64-linux-gnu
+#   make CROSS=aarch64-linux-gnu check-unit  the unit tests under qemu-aarch64
+#   (CROSS=arm-linux-gnueabihf for 32-bit boards: armhf and qemu-arm)
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -21,23 +27,61 @@ MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/wicket
 UNITDIR    ?= $(LIBDIR)/systemd/system
 
+# Cross builds.  CROSS is a GNU triplet for which Debian has a cross
+# compiler; the libraries are the multiarch -dev packages of the board's
+# architecture, found by the triplet's pkg-config (pkgconf:ARCH), and the
+# unit tests run under qemu-user.  The outputs go to build/TRIPLET, never
+# mixed with the native ones.  Integration tests, valgrind, the demo and the
+# benches stay native.
+DEB_ARCH_aarch64-linux-gnu   := arm64
+DEB_ARCH_arm-linux-gnueabihf := armhf
+QEMU_aarch64-linux-gnu       := qemu-aarch64
+QEMU_arm-linux-gnueabihf     := qemu-arm
+ifneq ($(CROSS),)
+ifeq ($(origin CC),default)
+CC         := $(CROSS)-gcc
+endif
+PKG_CONFIG ?= $(CROSS)-pkg-config
+EMULATOR   ?= $(QEMU_$(CROSS))
+NATIVE_ONLY := $(filter check check-integration check-valgrind demo bench-run,$(MAKECMDGOALS))
+ifneq ($(NATIVE_ONLY),)
+$(error CROSS=$(CROSS): $(NATIVE_ONLY) runs natively only; use make CROSS=$(CROSS) check-unit)
+endif
+endif
+PKG_CONFIG ?= pkg-config
+
+# The -dev packages of the libraries we link, for deps and deps-cross.
+DEV_PKGS   := libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev \
+              libssl-dev libcmocka-dev
+
 ifeq ($(SANITIZE),1)
-BUILD      ?= build/asan
+BUILD      ?= build$(if $(CROSS),/$(CROSS))/asan
 SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-BUILD      ?= build
+BUILD      ?= build$(if $(CROSS),/$(CROSS))
 SANFLAGS   :=
 endif
 
 PKGS       := libmodbus libmosquitto inih sqlite3 libssl libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+# Say what is missing now rather than fail later on a header.
+ifneq ($(CROSS),)
+ifeq ($(filter deps-cross clean,$(MAKECMDGOALS)),)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) cmocka 2>/dev/null && echo ok),ok)
+$(error CROSS=$(CROSS): $(PKG_CONFIG) does not find $(PKGS) cmocka; run make deps-cross CROSS=$(CROSS))
+endif
+endif
+endif
 
 WARN       := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
               -Wformat=2 -Wvla -Werror
 CFLAGS     ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fPIC $(SANFLAGS) \
+# 64-bit time_t and file offsets on 32-bit boards too (armhf), so the
+# clock does not end in 2038; no change on 64-bit.
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64 \
+              $(WARN) -fPIC $(SANFLAGS) \
               -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
               -DWICKET_VERSION='"$(VERSION)"' \
               -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
@@ -57,7 +101,7 @@ MODBUS_MAP_OBJ := $(BUILD)/plugins/modbus/regmap.o $(BUILD)/plugins/modbus/mbmap
 MODBUS_LIB_OBJ := $(MODBUS_MAP_OBJ) $(BUILD)/plugins/modbus/mbdev.o \
                   $(BUILD)/daemon/confval.o
 MODBUS_LIB := $(BUILD)/plugins/libwicket-modbus.so
-MODBUS_LIBS := $(shell pkg-config --libs libmodbus)
+MODBUS_LIBS := $(shell $(PKG_CONFIG) --libs libmodbus 2>/dev/null)
 MODBUS_PLUGINS := thermal gate reader
 PLUGIN_SO  := $(MODBUS_PLUGINS:%=$(BUILD)/plugins/modbus-%.so)
 CTL_SRC    := $(wildcard tools/wicketctl/*.c)
@@ -69,8 +113,10 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTPLUG_SRC := $(wildcard tests/plugins/*.c)
 TESTPLUG_SO  := $(TESTPLUG_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 
-.PHONY: all deps check check-unit check-integration check-valgrind demo install clean
-all: $(BUILD)/wicketd $(BUILD)/wicketctl $(BUILD)/wicket-sim $(PLUGIN_SO)
+.PHONY: all deps deps-cross check check-unit check-integration check-valgrind demo install clean
+# A cross build also builds the unit tests, to run under qemu or on the board.
+all: $(BUILD)/wicketd $(BUILD)/wicketctl $(BUILD)/wicket-sim $(PLUGIN_SO) \
+     $(if $(CROSS),$(UNIT_BIN) $(TESTPLUG_SO))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -105,18 +151,30 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_OBJ) $(MODBUS_MAP_O
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	  make gcc clang libclang-rt-14-dev pkg-config libc6-dev \
-	  libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev libssl-dev \
-	  libcmocka-dev mosquitto mosquitto-clients openssl sqlite3 socat \
+	  make gcc clang libclang-rt-14-dev pkg-config libc6-dev $(DEV_PKGS) \
+	  mosquitto mosquitto-clients openssl sqlite3 socat \
 	  python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial \
-	  python3-serial-asyncio valgrind
+	  python3-serial-asyncio valgrind \
+	  dpkg-dev systemd shellcheck
+
+# For the triplet in CROSS (arm64 by default): the architecture in dpkg, the
+# cross compiler, qemu-user, and the -dev packages of that architecture next
+# to the native ones (Multi-Arch: same, so they must be the same versions).
+CROSS_TRIPLETS := $(or $(CROSS),aarch64-linux-gnu)
+CROSS_ARCHS = $(foreach t,$(CROSS_TRIPLETS),$(or $(DEB_ARCH_$t),$(error CROSS=$t: no Debian architecture known for it)))
+deps-cross:
+	for a in $(CROSS_ARCHS); do dpkg --add-architecture $$a; done
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	  make qemu-user $(CROSS_TRIPLETS:%=gcc-%) \
+	  $(foreach a,$(CROSS_ARCHS),libc6-dev-$a-cross pkgconf:$a $(DEV_PKGS:%=%:$a))
 
 check: all $(UNIT_BIN) $(TESTPLUG_SO)
 	@BUILD=$(BUILD) tests/run-unit
 	@WICKET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration
 
 check-unit: all $(UNIT_BIN) $(TESTPLUG_SO)
-	@BUILD=$(BUILD) tests/run-unit
+	@BUILD=$(BUILD) EMULATOR='$(EMULATOR)' tests/run-unit
 
 # The same suite with every program under valgrind memcheck.
 check-valgrind: all $(UNIT_BIN) $(TESTPLUG_SO)
@@ -129,9 +187,27 @@ check-integration: all $(TESTPLUG_SO)
 demo: all
 	@WICKET_BUILD=$(abspath $(BUILD)) tools/demo/run-demo
 
+# The plugin, configuration and state directories are compiled in, so the
+# programs must be built for the directories they are installed to: one
+# `make install PREFIX=/usr` builds and installs.  Objects built before for
+# other directories are not rebuilt (make does not track flags): install
+# checks wicketd and refuses them; make clean, or use another BUILD=.
+# The unit, sysusers.d and udev files go under LIBDIR, where systemd and
+# udev look for PREFIX=/usr and /usr/local.  After installing by hand (the
+# package does this itself):
+#   systemd-sysusers; udevadm control --reload; systemctl daemon-reload
+SYSUSERSDIR  ?= $(LIBDIR)/sysusers.d
+UDEVRULESDIR ?= $(LIBDIR)/udev/rules.d
 install: all
+	@for p in '$(PLUGINDIR)' '$(SYSCONFDIR)/wicket/rules.json' '$(LOCALSTATEDIR)/lib/wicket'; do \
+	  grep -qazxF "$$p" $(BUILD)/wicketd || { \
+	    echo "make install: $(BUILD)/wicketd was built for other directories (not for $$p):" \
+	      "make clean, or build in another BUILD= with this PREFIX, SYSCONFDIR and LOCALSTATEDIR" >&2; \
+	    exit 1; }; \
+	done
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/wicket/profiles $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(UDEVRULESDIR) \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(DOCDIR)
 	install -m 755 $(BUILD)/wicketd $(DESTDIR)$(SBINDIR)/wicketd
@@ -146,16 +222,36 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/wicket/rules.json ] || \
 	  install -m 644 etc/wicket/rules.json $(DESTDIR)$(SYSCONFDIR)/wicket/rules.json
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	  systemd/wicketd.service.in > $(DESTDIR)$(UNITDIR)/wicketd.service
+	  systemd/wicketd.service.in > $(BUILD)/wicketd.service
+	install -m 644 $(BUILD)/wicketd.service $(DESTDIR)$(UNITDIR)/wicketd.service
+	install -m 644 systemd/wicket.sysusers $(DESTDIR)$(SYSUSERSDIR)/wicket.conf
+	install -m 644 systemd/60-wicket-gpio.rules $(DESTDIR)$(UDEVRULESDIR)/60-wicket-gpio.rules
 	install -m 644 tools/wicket-sim/wicket-sim.1 tools/wicketctl/wicketctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 daemon/wicketd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 daemon/wicketd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
+# make deb: $(DEB_OUT)/wicket_$(VERSION)_ARCH.deb (packaging/deb/build-deb).
+# Built in its own $(DEB_BUILD) for PREFIX=/usr and SYSCONFDIR=/etc, never
+# mixed with build/; with CROSS= for the board.  The package tree is staged
+# in a temporary directory outside build/ (its sysusers.d and rules.d
+# directories would be taken for dependency files there); under make -n,
+# which runs this recipe for its $(MAKE), build-deb is only shown.  Needs
+# dpkg-dev.
+DEB_BUILD ?= $(BUILD)/deb
+DEB_OUT   ?= build
+.PHONY: deb
+deb:
+	@stage=$$(mktemp -d) && trap 'rm -rf "$$stage"' EXIT && \
+	$(MAKE) install SANITIZE=0 BUILD=$(DEB_BUILD) PREFIX=/usr SYSCONFDIR=/etc \
+	  LOCALSTATEDIR=/var DESTDIR=$$stage/debian/wicket && \
+	$(if $(findstring n,$(firstword -$(MAKEFLAGS))),echo )packaging/deb/build-deb \
+	  $$stage $(VERSION) $(DEB_OUT)
+
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -type f -name '*.d' 2>/dev/null)
 
 # Fuzz targets (libFuzzer, clang): one per parser of untrusted input.
 #   make fuzz               build them in build/fuzz

@@ -561,7 +561,8 @@ int control_open(struct ev_loop *loop, const char *path, const char *group,
 
 	*out = NULL;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "control_socket %s: path too long", path);
+		snprintf(err, errlen, "control_socket %.64s...: path too long (at most %zu bytes)",
+			 path, sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
 	c = calloc(1, sizeof(*c));
