@@ -114,6 +114,12 @@ void reg_batch_counts(const struct reg_batch *b, size_t *households,
  * (> 0, nothing applied), or -errno (err reported too). */
 int reg_import(struct reg_db *db, struct reg_batch *const *b, size_t n,
 	       int replace, reg_error_fn err, void *ctx);
+/* Remove persons (by id, each once) and their credentials, in one
+ * transaction that raises the version like an import.  Returns 0 (*credentials: how many
+ * went with them), the number of errors (> 0: ids not in the registry,
+ * each reported; nothing removed), or -errno (reported too). */
+int reg_remove_persons(struct reg_db *db, const char *const *ids, size_t n,
+		       size_t *credentials, reg_error_fn err, void *ctx);
 /* Write the registry: JSON (one document) or CSV (table: "households",
  * "persons" or "credentials"; NULL with JSON: all). 0 or -errno. */
 int reg_export(struct reg_db *db, enum reg_format fmt, const char *table,
