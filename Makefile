@@ -261,10 +261,12 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
                -DWICKET_VERSION='"$(VERSION)"' -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
                -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' -DWICKET_STATEDIR='"/tmp/wicket-fuzz"'
-FUZZ_TARGETS := config scenario modbus json rules registry simframe
+FUZZ_TARGETS := config scenario modbus json rules registry simframe control
 FUZZ_SRC_config   := tests/fuzz/fuzz_config.c $(DAEMON_SRC)
 FUZZ_SRC_scenario := tests/fuzz/fuzz_scenario.c tools/wicket-sim/scenario.c daemon/confval.c
 FUZZ_SRC_simframe := tests/fuzz/fuzz_simframe.c tools/wicket-sim/frame.c
+FUZZ_SRC_control  := tests/fuzz/fuzz_control.c daemon/control.c daemon/loop.c \
+                     daemon/jsontree.c daemon/json.c daemon/log.c daemon/confval.c
 FUZZ_SRC_json     := tests/fuzz/fuzz_json.c daemon/jsontree.c daemon/confval.c
 FUZZ_SRC_rules    := tests/fuzz/fuzz_rules.c $(DAEMON_SRC)
 FUZZ_SRC_registry := tests/fuzz/fuzz_registry.c $(DAEMON_SRC)

@@ -81,6 +81,36 @@ void control_fail(struct control_reply *reply, const char *code,
 	va_end(ap);
 }
 
+int control_args_only(const struct jt_node *req, const char *const *allowed,
+		      struct control_reply *reply)
+{
+	for (const struct jt_node *m = req->kids; m != NULL; m = m->next) {
+		int ok = strcmp(m->key, "cmd") == 0 || strcmp(m->key, "id") == 0;
+
+		for (size_t i = 0; !ok && allowed[i] != NULL; i++)
+			ok = strcmp(m->key, allowed[i]) == 0;
+		if (!ok) {
+			control_fail(reply, "bad_request", "%.60s: unknown argument",
+				     m->key);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+const char *control_arg_str(const struct jt_node *req, const char *key,
+			    struct control_reply *reply)
+{
+	const struct jt_node *n = jt_get(req, key);
+
+	if (n == NULL || n->type != JT_STRING) {
+		control_fail(reply, "bad_request", "%s: %s", key,
+			     n == NULL ? "missing" : "must be a string");
+		return NULL;
+	}
+	return n->s;
+}
+
 /* --- connections ------------------------------------------------------- */
 
 /* Disconnect now; the memory goes in reap(), since a handler or a

@@ -51,6 +51,15 @@ typedef void (*control_fn)(void *arg, const struct control_peer *peer,
 void control_fail(struct control_reply *reply, const char *code,
 		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* For handlers: 1 if req has no members but cmd, id and allowed (a
+ * NULL-terminated list), else 0 with the reply failed naming the first
+ * other one. */
+int control_args_only(const struct jt_node *req, const char *const *allowed,
+		      struct control_reply *reply);
+/* The string argument key, or NULL with the reply failed. */
+const char *control_arg_str(const struct jt_node *req, const char *key,
+			    struct control_reply *reply);
+
 /* Listen on path (its directory is made if missing, mode 0750).  group:
  * a further group whose members may connect (NULL: none).  A stale socket
  * left by a crash is replaced; a live one (another wicketd) is an error.

@@ -936,39 +936,6 @@ static void swap_rules(struct core *c, struct rules *r)
 
 /* --- the control socket (wicketctl) ------------------------------------ */
 
-/* Only these members in a request for cmd: anything else is a mistake
- * the operator should hear about. */
-static int only_args(const struct jt_node *req, const char *const *allowed,
-		     struct control_reply *reply)
-{
-	for (const struct jt_node *m = req->kids; m != NULL; m = m->next) {
-		int ok = strcmp(m->key, "cmd") == 0 || strcmp(m->key, "id") == 0;
-
-		for (size_t i = 0; !ok && allowed[i] != NULL; i++)
-			ok = strcmp(m->key, allowed[i]) == 0;
-		if (!ok) {
-			control_fail(reply, "bad_request", "%s: unknown argument",
-				     m->key);
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* A string argument, or NULL after failing the reply. */
-static const char *str_arg(const struct jt_node *req, const char *key,
-			   struct control_reply *reply)
-{
-	const struct jt_node *n = jt_get(req, key);
-
-	if (n == NULL || n->type != JT_STRING) {
-		control_fail(reply, "bad_request", "%s: %s", key,
-			     n == NULL ? "missing" : "must be a string");
-		return NULL;
-	}
-	return n->s;
-}
-
 /* Open a lane's gate once without a credential, recorded as a passage
  * with that reason; the gate acts after the commit, like any passage. */
 static int manual_open(struct core *c, int lane, const char *reason,
@@ -1024,14 +991,14 @@ static void on_control(void *arg, const struct control_peer *peer,
 	snprintf(by, sizeof(by), "wicketctl (uid %ld, pid %ld)",
 		 (long)peer->uid, (long)peer->pid);
 	if (strcmp(cmd, "status") == 0) {
-		if (only_args(req, none, reply))
+		if (control_args_only(req, none, reply))
 			build_status(c, r, 1);	/* the socket ends it */
 	} else if (strcmp(cmd, "open") == 0) {
 		const char *name;
 		int lane = -1, rc;
 
-		if (!only_args(req, lane_arg, reply) ||
-		    (name = str_arg(req, "lane", reply)) == NULL)
+		if (!control_args_only(req, lane_arg, reply) ||
+		    (name = control_arg_str(req, "lane", reply)) == NULL)
 			return;
 		for (size_t i = 0; i < c->conf->n_lanes; i++)
 			if (strcmp(c->conf->lanes[i].name, name) == 0)
@@ -1058,8 +1025,8 @@ static void on_control(void *arg, const struct control_peer *peer,
 		enum rules_mode was = c->mode;
 		int m;
 
-		if (!only_args(req, mode_arg, reply) ||
-		    (name = str_arg(req, "mode", reply)) == NULL)
+		if (!control_args_only(req, mode_arg, reply) ||
+		    (name = control_arg_str(req, "mode", reply)) == NULL)
 			return;
 		m = rules_mode_parse(name);
 		if (m < 0) {
