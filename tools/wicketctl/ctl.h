@@ -43,5 +43,8 @@ int ctl_status(const struct ctl_opts *o, int argc, char **argv);
 int ctl_watch(const struct ctl_opts *o, int argc, char **argv);
 int ctl_open(const struct ctl_opts *o, int argc, char **argv);
 int ctl_mode(const struct ctl_opts *o, int argc, char **argv);
+/* sign.c: keygen, sign (remote administration; files only) */
+int ctl_keygen(const struct ctl_opts *o, int argc, char **argv);
+int ctl_sign(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

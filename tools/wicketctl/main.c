@@ -32,6 +32,8 @@ static void usage(FILE *f)
 		"files:\n"
 		"  rules check FILE          validate a rules file\n"
 		"  rules test FILE CASES     run test cases against a rules file\n"
+		"  keygen --key-id ID --out FILE  an Ed25519 key to sign updates with\n"
+		"  sign --key FILE --kind KIND ... an update or command signed for gates\n"
 		"\n"
 		"  -c FILE          wicketd's configuration (default %s)\n"
 		"  --state-dir DIR  the state directory, instead of the config's\n"
@@ -95,6 +97,8 @@ static const struct {
 	{ "ledger", ctl_ledger },
 	{ "report", ctl_report },
 	{ "rules", ctl_rules },
+	{ "keygen", ctl_keygen },
+	{ "sign", ctl_sign },
 };
 
 int main(int argc, char **argv)
