@@ -261,7 +261,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
                -DWICKET_VERSION='"$(VERSION)"' -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
                -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' -DWICKET_STATEDIR='"/tmp/wicket-fuzz"'
-FUZZ_TARGETS := config scenario modbus json rules registry simframe control
+FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin
 FUZZ_SRC_config   := tests/fuzz/fuzz_config.c $(DAEMON_SRC)
 FUZZ_SRC_scenario := tests/fuzz/fuzz_scenario.c tools/wicket-sim/scenario.c daemon/confval.c
 FUZZ_SRC_simframe := tests/fuzz/fuzz_simframe.c tools/wicket-sim/frame.c
@@ -271,6 +271,8 @@ FUZZ_SRC_json     := tests/fuzz/fuzz_json.c daemon/jsontree.c daemon/confval.c
 FUZZ_SRC_rules    := tests/fuzz/fuzz_rules.c $(DAEMON_SRC)
 FUZZ_SRC_registry := tests/fuzz/fuzz_registry.c $(DAEMON_SRC)
 FUZZ_SRC_modbus   := tests/fuzz/fuzz_modbus.c plugins/modbus/regmap.c plugins/modbus/mbmap.c daemon/confval.c
+FUZZ_SRC_admin    := tests/fuzz/fuzz_admin.c daemon/admin.c daemon/jsontree.c daemon/confval.c \
+                     daemon/fsutil.c
 
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
