@@ -16,6 +16,13 @@
  * seq is an AUTOINCREMENT key: it never repeats or goes back, across
  * restarts and after old rows are pruned.  delivered: 0 waiting for the
  * broker, 1 acknowledged, 2 dropped by the outbox bounds.
+ *
+ * Schema versions are PRAGMA user_version; an older file is migrated at
+ * open in one transaction, so a crash or a full disk midway leaves it as
+ * it was.  Version 4 (kind 'audit') rebuilds the table, because a CHECK
+ * constraint cannot be altered: that takes 3-5 s per million rows (a
+ * 150 MB file) on a 2-core PC, and free space of about twice the file's
+ * size while it runs (the copy, and the WAL that carries it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,6 +40,7 @@
 #include "json.h"
 #include "ledger.h"
 #include "log.h"
+#include "notify.h"
 
 #define BATCH_MAX 1024
 #define ALARM_RESERVE 256	/* ring slots only alarm-class events may use */
@@ -40,6 +48,10 @@
 #define RETRY_MIN_MS 500
 #define RETRY_MAX_MS 30000
 #define BEAT_MS 1000		/* an idle writer turns at least this often */
+#define PING_MS 5000		/* a migration tells systemd it is alive... */
+#define PING_EXTEND_US 120000000 /* ...and for this much more time: a
+				 * checkpoint of the copy on an SD card
+				 * runs long without a progress call */
 
 static const char *const kind_names[LK_KINDS] = {
 	[LK_PASSAGE] = "passage",
@@ -47,6 +59,7 @@ static const char *const kind_names[LK_KINDS] = {
 	[LK_DEVICE] = "device",
 	[LK_REPORT] = "report",
 	[LK_OUTBOX] = "outbox",
+	[LK_AUDIT] = "audit",
 };
 
 struct qent {
@@ -95,44 +108,80 @@ struct ledger {
 	struct ledger_stats st;
 };
 
-static const char schema_v2[] =
-	"CREATE TABLE event ("
-	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" time_ms INTEGER NOT NULL,"
-	" kind TEXT NOT NULL CHECK (kind IN"
-	"  ('passage', 'alarm', 'device', 'report', 'outbox')),"
-	" priority INTEGER NOT NULL DEFAULT 0,"
-	" lane TEXT,"
-	" direction TEXT CHECK (direction IS NULL OR direction IN ('in', 'out')),"
-	" credential TEXT,"
-	" person TEXT,"
-	" temperature REAL,"
-	" decision TEXT CHECK (decision IS NULL OR decision IN ('allow', 'deny')),"
-	" reason TEXT,"
-	" alarm INTEGER NOT NULL DEFAULT 0,"
-	" device TEXT,"
-	" state TEXT,"
-	" message TEXT,"
-	" detail TEXT,"
-	" delivered INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX event_outbox ON event(priority, seq) WHERE delivered = 0;"
-	"CREATE INDEX event_time ON event(time_ms);"
-	"CREATE VIEW passage AS SELECT seq, time_ms, lane, direction, credential,"
-	" person, temperature, decision, reason, alarm, delivered"
-	" FROM event WHERE kind = 'passage';";
+/* The event table of schema 4.  The columns are in the order a v2 file
+ * that gained the v3 columns by ALTER TABLE has them, so `SELECT *` reads
+ * the same from a new file and a migrated one. */
+#define EVENT_TABLE \
+	" (seq INTEGER PRIMARY KEY AUTOINCREMENT," \
+	" time_ms INTEGER NOT NULL," \
+	" kind TEXT NOT NULL CHECK (kind IN" \
+	"  ('passage', 'alarm', 'device', 'report', 'outbox', 'audit'))," \
+	" priority INTEGER NOT NULL DEFAULT 0," \
+	" lane TEXT," \
+	" direction TEXT CHECK (direction IS NULL OR direction IN ('in', 'out'))," \
+	" credential TEXT," \
+	" person TEXT," \
+	" temperature REAL," \
+	" decision TEXT CHECK (decision IS NULL OR decision IN ('allow', 'deny'))," \
+	" reason TEXT," \
+	" alarm INTEGER NOT NULL DEFAULT 0," \
+	" device TEXT," \
+	" state TEXT," \
+	" message TEXT," \
+	" detail TEXT," \
+	" delivered INTEGER NOT NULL DEFAULT 0," \
+	" rule TEXT," \
+	" rules_version INTEGER," \
+	" person_id TEXT," \
+	" household_id TEXT);"
+
+#define EVENT_COLUMNS \
+	"seq, time_ms, kind, priority, lane, direction, credential, person," \
+	" temperature, decision, reason, alarm, device, state, message, detail," \
+	" delivered, rule, rules_version, person_id, household_id"
+
+/* The indexes and the view, the same since v3. */
+#define EVENT_EXTRAS \
+	"CREATE INDEX event_outbox ON event(priority, seq) WHERE delivered = 0;" \
+	"CREATE INDEX event_time ON event(time_ms);" \
+	"CREATE VIEW passage AS SELECT seq, time_ms, lane, direction, credential," \
+	" person, person_id, household_id, temperature, decision, reason, rule," \
+	" rules_version, alarm, detail, delivered" \
+	" FROM event WHERE kind = 'passage';"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const char schema_v4[] = "CREATE TABLE event" EVENT_TABLE EVENT_EXTRAS;
 
 /* v3: what decided a passage, and who passed (the registry's ids, kept
- * local; MQTT carries keyed hashes of them). */
+ * local; MQTT carries keyed hashes of them).  A v2 file gets the columns
+ * here and the view with the rebuild below. */
 static const char migrate_v3[] =
 	"ALTER TABLE event ADD COLUMN rule TEXT;"
 	"ALTER TABLE event ADD COLUMN rules_version INTEGER;"
 	"ALTER TABLE event ADD COLUMN person_id TEXT;"
-	"ALTER TABLE event ADD COLUMN household_id TEXT;"
-	"DROP VIEW passage;"
-	"CREATE VIEW passage AS SELECT seq, time_ms, lane, direction, credential,"
-	" person, person_id, household_id, temperature, decision, reason, rule,"
-	" rules_version, alarm, detail, delivered"
-	" FROM event WHERE kind = 'passage';";
+	"ALTER TABLE event ADD COLUMN household_id TEXT;";
+
+/* v4: kind may be 'audit'.  SQLite cannot change a CHECK constraint, so
+ * the table is rebuilt: copied with its seq values, the old one dropped
+ * (after the view, which a rename would otherwise try to resolve against
+ * the missing table), the new one renamed.  Its AUTOINCREMENT counter
+ * starts from the copy's max(seq); the old counter may be higher (the
+ * newest rows pruned or deleted), so the larger of the two is kept, and
+ * the rename carries it over to the name event. */
+static const char migrate_v4[] =
+	"CREATE TABLE event_new" EVENT_TABLE
+	"INSERT INTO event_new (" EVENT_COLUMNS ") SELECT " EVENT_COLUMNS
+	" FROM event ORDER BY seq;"
+	"INSERT INTO sqlite_sequence (name, seq) SELECT 'event_new', 0"
+	" WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event_new');"
+	"UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT max(seq) FROM"
+	" sqlite_sequence WHERE name = 'event'), 0)) WHERE name = 'event_new';"
+	"DROP VIEW IF EXISTS passage;"
+	"DROP TABLE event;"
+	"ALTER TABLE event_new RENAME TO event;"
+	EVENT_EXTRAS;
 
 /* v1 had one table, passage; its rows and its sequence move to event. */
 static const char migrate_v1[] =
@@ -190,9 +239,28 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen,
 	return 0;
 }
 
+/* A long migration (a million rows take seconds on a PC, maybe a minute
+ * on a board) must not look like a hung start to systemd: while SQLite
+ * works, ask for more start-up (or reload) time and keep the watchdog fed.
+ * Nothing is sent when not run by systemd. */
+static int migrate_alive(void *arg)
+{
+	int64_t *next = arg, now = mono_ms();
+
+	if (now >= *next) {
+		notify_send("EXTEND_TIMEOUT_USEC=" STR(PING_EXTEND_US) "\nWATCHDOG=1");
+		*next = now + PING_MS;
+	}
+	return 0;	/* go on */
+}
+
+static int migrate_steps(sqlite3 *db, int version, const char *path,
+			 char *err, size_t errlen);
+
 static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-	int version = 0, rc;
+	int version = 0, rc, secure;
+	int64_t t0, next_ping;
 
 	if (pragma_int(db, "PRAGMA user_version", &version) != SQLITE_OK) {
 		snprintf(err, errlen,
@@ -208,6 +276,48 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 	}
 	if (version == LEDGER_SCHEMA_VERSION)
 		return 0;
+	if (version < 0) {
+		snprintf(err, errlen, "%s: schema version %d is not a wicket"
+			 " ledger's (left as it is)", path, version);
+		return -EPROTO;
+	}
+	if (version > 0)
+		log_notice("%s: migrating from schema %d to %d", path, version,
+			   LEDGER_SCHEMA_VERSION);
+	t0 = mono_ms();
+	/* The rebuild's copy holds the same rows as the old table, so zeroing
+	 * the old table's pages as they are freed (Debian builds SQLite with
+	 * secure_delete on) protects nothing and writes the whole table once
+	 * more; the incremental vacuum below cuts them off the file. */
+	if (pragma_int(db, "PRAGMA secure_delete", &secure) != SQLITE_OK)
+		secure = -1;
+	if (secure > 0)
+		exec(db, "PRAGMA secure_delete = OFF;", err, errlen, path);
+	next_ping = t0 + PING_MS;
+	sqlite3_progress_handler(db, 100000, migrate_alive, &next_ping);
+	rc = migrate_steps(db, version, path, err, errlen);
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	if (secure > 0) {
+		char sql[48];
+
+		snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %d;", secure);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	if (rc < 0)
+		return rc;
+	if (version > 0)
+		log_notice("%s: migrated from schema %d to %d in %lld ms", path,
+			   version, LEDGER_SCHEMA_VERSION,
+			   (long long)(mono_ms() - t0));
+	return 0;
+}
+
+/* The migration proper: one transaction, then giving space back. */
+static int migrate_steps(sqlite3 *db, int version, const char *path,
+			 char *err, size_t errlen)
+{
+	int rc;
+
 	if (version == 0 && exec(db, "PRAGMA auto_vacuum = INCREMENTAL;", err,
 				 errlen, path) < 0)
 		return -EIO;
@@ -219,26 +329,39 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 			  "DROP INDEX IF EXISTS passage_undelivered;"
 			  "DROP INDEX IF EXISTS passage_time;",
 			  err, errlen, path);
-	if (rc == 0 && version < 2)
-		rc = exec(db, schema_v2, err, errlen, path);
+	if (rc == 0 && version <= 1)
+		rc = exec(db, schema_v4, err, errlen, path);
 	if (rc == 0 && version == 1)
 		rc = exec(db, migrate_v1, err, errlen, path);
-	if (rc == 0)
+	if (rc == 0 && version == 2)
 		rc = exec(db, migrate_v3, err, errlen, path);
+	if (rc == 0 && (version == 2 || version == 3))
+		rc = exec(db, migrate_v4, err, errlen, path);
 	if (rc == 0)
-		rc = exec(db, "PRAGMA user_version = 3; COMMIT;", err, errlen,
-			  path);
+		rc = exec(db, "PRAGMA user_version = " STR(LEDGER_SCHEMA_VERSION)
+			  "; COMMIT;", err, errlen, path);
 	if (rc < 0) {
 		sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+		if (version > 0) {
+			/* say which step failed; the file is as it was */
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "%s (migrating from schema %d to %d;"
+				 " left as it is)", why, version,
+				 LEDGER_SCHEMA_VERSION);
+		}
 		return rc;
 	}
-	if (version > 0)
-		log_notice("%s: migrated from schema %d to %d", path, version,
-			   LEDGER_SCHEMA_VERSION);
 	if (version == 1) {
 		/* auto_vacuum only changes with a VACUUM */
 		exec(db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;", err,
 		     errlen, path);
+	} else if (version > 1) {
+		/* the old table's pages go back to the file system, and the
+		 * WAL that carried the copy back to nothing */
+		exec(db, "PRAGMA incremental_vacuum;"
+		     " PRAGMA wal_checkpoint(TRUNCATE);", err, errlen, path);
 	}
 	return 0;
 }
@@ -509,9 +632,13 @@ static void report(struct ledger *lg, const struct report_req *r)
 		"SELECT reason, count(*) FROM event WHERE kind = 'passage'"
 		" AND decision = 'deny' AND time_ms >= ?1 AND time_ms < ?2"
 		" GROUP BY 1 ORDER BY 1";
+	static const char *const audit_sql =
+		"SELECT state, count(*) FROM event WHERE kind = 'audit'"
+		" AND (state IS NULL OR state NOT IN ('applied', 'refused'))"
+		" AND time_ms >= ?1 AND time_ms < ?2 GROUP BY 1 ORDER BY 1";
 	int64_t in[25] = { 0 }, out[25] = { 0 };
 	struct ledger_event ev;
-	struct json j, h, d;
+	struct json j, h, d, a;
 	sqlite3_stmt *st;
 	int exists;
 
@@ -583,6 +710,29 @@ static void report(struct ledger *lg, const struct report_req *r)
 		"SELECT count(*) FROM event WHERE kind = 'device' AND"
 		" state = 'fault' AND time_ms >= ?1 AND time_ms < ?2",
 		r->start, r->end));
+	/* remote administration: applied and refused always, the rarer
+	 * results (rolled_back, unchanged, done) when there were any */
+	json_begin(&a);
+	json_int(&a, "applied", query_int(lg->wdb,
+		"SELECT count(*) FROM event WHERE kind = 'audit' AND"
+		" state = 'applied' AND time_ms >= ?1 AND time_ms < ?2",
+		r->start, r->end));
+	json_int(&a, "refused", query_int(lg->wdb,
+		"SELECT count(*) FROM event WHERE kind = 'audit' AND"
+		" state = 'refused' AND time_ms >= ?1 AND time_ms < ?2",
+		r->start, r->end));
+	if (sqlite3_prepare_v2(lg->wdb, audit_sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, r->start);
+		sqlite3_bind_int64(st, 2, r->end);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const unsigned char *res = sqlite3_column_text(st, 0);
+
+			json_int(&a, res ? (const char *)res : "?",
+				 sqlite3_column_int64(st, 1));
+		}
+		sqlite3_finalize(st);
+	}
+	json_raw(&j, "audit", json_end(&a) ? a.buf : "{}");
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = LK_REPORT;
 	ev.priority = 1;
@@ -866,9 +1016,13 @@ int ledger_submit(struct ledger *lg, const struct ledger_event *ev,
 {
 	struct qent *q;
 	size_t limit;
+	int prio;
 
+	/* an audit entry is alarm-class whatever the caller said: the outbox
+	 * bounds must never drop the record of a remote change */
+	prio = ev->kind == LK_AUDIT ? 1 : ev->priority;
 	pthread_mutex_lock(&lg->mu);
-	limit = ev->priority > 0 ? lg->cap : (size_t)lg->lim.memory_queue;
+	limit = prio > 0 ? lg->cap : (size_t)lg->lim.memory_queue;
 	if (lg->len >= limit) {
 		lg->st.lost++;
 		pthread_mutex_unlock(&lg->mu);
@@ -877,6 +1031,7 @@ int ledger_submit(struct ledger *lg, const struct ledger_event *ev,
 	q = &lg->ring[(lg->head + lg->len) % lg->cap];
 	q->ev = *ev;
 	q->ev.seq = 0;
+	q->ev.priority = prio;
 	q->tag = tag;
 	q->held = 0;
 	lg->len++;

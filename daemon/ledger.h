@@ -14,6 +14,17 @@
  *
  * Reads (the outbox, status) use a second connection on the loop thread;
  * in WAL mode they never wait for the writer.
+ *
+ * Audit events (remote administration: every update, rollback and
+ * command, applied or refused) are alarm-class: ledger_submit() gives them
+ * priority 1 whatever the caller set, so the outbox bounds never drop one
+ * and they are published ahead of routine events.  Their columns:
+ *   reason         the action: rules, lists, rollback, cmd
+ *   state          the result: applied, refused, rolled_back, unchanged, done
+ *   rules_version  the bundle's version (0: none, stored as NULL)
+ *   message        for people (a refusal's reason, with LINE:COL or path)
+ *   detail         JSON {"id","key","topic","error","cmd","nonce","version"},
+ *                  members null when not known
  */
 #ifndef WICKET_LEDGER_H
 #define WICKET_LEDGER_H
@@ -23,8 +34,9 @@
 
 #include <wicket/plugin.h>
 
-#define LEDGER_SCHEMA_VERSION 3
+#define LEDGER_SCHEMA_VERSION 4
 #define LEDGER_FILE "ledger.db"
+#define LEDGER_DETAIL_MAX 1024	/* bytes of an event's detail JSON, NUL included */
 
 enum ledger_kind {
 	LK_PASSAGE = 0,
@@ -32,6 +44,7 @@ enum ledger_kind {
 	LK_DEVICE,
 	LK_REPORT,	/* the daily summary; written by the writer itself */
 	LK_OUTBOX,	/* "the outbox dropped N passages"; idem */
+	LK_AUDIT,	/* a remote update or command; always priority 1 */
 	LK_KINDS
 };
 
@@ -55,14 +68,17 @@ struct ledger_event {
 	int has_temperature;
 	double temperature_c;
 	char decision[8];
-	char reason[40];	/* passage reason, or alarm kind */
+	char reason[40];	/* passage reason, alarm kind, audit action */
 	int alarm;
 	char device[40];
-	char state[16];		/* device: ok/fault; alarm: severity */
+	char state[16];		/* device: ok/fault; alarm: severity;
+				 * audit: result */
 	char message[WK_MESSAGE_MAX];
-	char detail[1024];	/* JSON: an alarm's passage, a report, an outbox
-				 * notice, a re-tested passage's first reading */
-	/* passages: what decided, and who (registry ids, "" if unknown) */
+	/* JSON: an alarm's passage, a report, an outbox notice, a re-tested
+	 * passage's first reading, an audit's ids */
+	char detail[LEDGER_DETAIL_MAX];
+	/* passages: what decided, and who (registry ids, "" if unknown);
+	 * audit: rules_version is the bundle's version */
 	char rule[64];
 	int64_t rules_version;
 	char person_id[64];
@@ -105,8 +121,9 @@ int ledger_open(const char *state_dir, const struct ledger_limits *lim,
 void ledger_close(struct ledger *lg);
 
 /* Loop thread.  Queue an event; done(arg, tag, ...) follows.  Alarm-class
- * events are always taken; a routine one is refused with -ENOBUFS (and
- * counted as lost) when memory_queue events are already held. */
+ * events (priority > 0; LK_AUDIT always is) are always taken while the
+ * ring has room; a routine one is refused with -ENOBUFS (and counted as
+ * lost) when memory_queue events are already held. */
 int ledger_submit(struct ledger *lg, const struct ledger_event *ev,
 		  uint64_t tag);
 /* Loop thread: the eventfd to watch, and the handler that runs the done
@@ -122,7 +139,8 @@ void ledger_mark_delivered(struct ledger *lg, int64_t seq);
  * outbox bounds (writing an LK_OUTBOX notice if it dropped any). */
 void ledger_maintain(struct ledger *lg, int64_t now_ms);
 /* Compute and store the summary of the local day [start_ms, end_ms) named
- * day ("2026-11-23") as an LK_REPORT event, unless it exists. */
+ * day ("2026-11-23") as an LK_REPORT event, unless it exists (with the
+ * day's audit results counted in "audit"). */
 void ledger_report(struct ledger *lg, const char *day, int64_t start_ms,
 		   int64_t end_ms);
 

@@ -6,10 +6,19 @@
  * offline.  Payloads carry the pseudonymous person and household
  * references; the credential and the temperature only where [privacy]
  * asks for them.
+ *
+ * An audit entry's payload is built from its columns and the members of
+ * its detail JSON, read back with jsontree.  The detail is ours, but a
+ * record of a remote change must reach the broker even if it were damaged:
+ * a detail that does not parse leaves those members null, it does not
+ * stop the event.
  */
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "jsontree.h"
 #include "log.h"
 #include "outbox.h"
 
@@ -37,6 +46,8 @@ const char *outbox_topic(const struct ledger_event *ev)
 		return "report/daily";
 	case LK_OUTBOX:
 		return "event/outbox";
+	case LK_AUDIT:
+		return "event/audit";
 	default:
 		return "event/unknown";
 	}
@@ -62,6 +73,165 @@ static const char *merge(struct json *j, const char *detail)
 	memcpy(j->buf + j->len, detail + 1, strlen(detail + 1) + 1);
 	j->len += strlen(detail + 1);
 	return j->buf;
+}
+
+/* A bounded text buffer for re-serialising a parsed JSON value. */
+struct sbuf {
+	char *p;
+	size_t cap, len;
+	int overflow;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len)
+		b->overflow = 1;
+	else
+		b->len += (size_t)n;
+}
+
+static void sb_string(struct sbuf *b, const char *s)
+{
+	sb_printf(b, "\"");
+	for (; *s && !b->overflow; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			sb_printf(b, "\\%c", c);
+		else if (c == '\n')
+			sb_printf(b, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			sb_printf(b, "\\u%04x", c);
+		else
+			sb_printf(b, "%c", c);
+	}
+	sb_printf(b, "\"");
+}
+
+/* Depth is bounded by the parser's JT_MAX_DEPTH. */
+static void sb_node(struct sbuf *b, const struct jt_node *n)
+{
+	const struct jt_node *k;
+
+	switch (n->type) {
+	case JT_NULL:
+		sb_printf(b, "null");
+		break;
+	case JT_BOOL:
+		sb_printf(b, n->b ? "true" : "false");
+		break;
+	case JT_NUMBER:
+		if (n->is_int)
+			sb_printf(b, "%lld", (long long)n->i);
+		else if (isfinite(n->num))
+			sb_printf(b, "%.17g", n->num);
+		else
+			sb_printf(b, "null");	/* 1e999: JSON has no infinity */
+		break;
+	case JT_STRING:
+		sb_string(b, n->s);
+		break;
+	case JT_ARRAY:
+	case JT_OBJECT:
+		sb_printf(b, n->type == JT_ARRAY ? "[" : "{");
+		for (k = n->kids; k != NULL; k = k->next) {
+			if (k != n->kids)
+				sb_printf(b, ",");
+			if (n->type == JT_OBJECT) {
+				sb_string(b, k->key);
+				sb_printf(b, ":");
+			}
+			sb_node(b, k);
+		}
+		sb_printf(b, n->type == JT_ARRAY ? "]" : "}");
+		break;
+	}
+}
+
+/* name: the member of the audit detail, or null if absent or unreadable */
+static void audit_member(struct json *j, const char *name,
+			 const struct jt_node *detail)
+{
+	const struct jt_node *n = jt_get(detail, name);
+	char text[2 * LEDGER_DETAIL_MAX];	/* escapes may grow it */
+	struct sbuf b = { text, sizeof(text), 0, 0 };
+
+	if (n == NULL || n->type == JT_NULL) {
+		json_null(j, name);
+		return;
+	}
+	if (n->type == JT_STRING) {
+		json_str(j, name, n->s);
+		return;
+	}
+	sb_node(&b, n);
+	if (b.overflow)
+		json_null(j, name);
+	else
+		json_raw(j, name, text);
+}
+
+static void str_or_null(struct json *j, const char *name, const char *v)
+{
+	if (v[0])
+		json_str(j, name, v);
+	else
+		json_null(j, name);
+}
+
+static const char *audit_json(const struct ledger_event *ev, struct json *j)
+{
+	struct jt_doc *doc = NULL;
+	const struct jt_node *root = NULL, *v;
+	char err[128];
+
+	if (ev->detail[0]) {
+		if (jt_parse(ev->detail, strlen(ev->detail), &doc, err,
+			     sizeof(err)) < 0)
+			log_warn("outbox: audit event %lld: detail is not JSON"
+				 " (%s); published without it",
+				 (long long)ev->seq, err);
+		else if ((root = jt_root(doc))->type != JT_OBJECT)
+			log_warn("outbox: audit event %lld: detail is a JSON %s,"
+				 " not an object; published without it",
+				 (long long)ev->seq, jt_type_name(root->type));
+	}
+	str_or_null(j, "action", ev->reason);
+	str_or_null(j, "result", ev->state);
+	audit_member(j, "key", root);
+	/* the column first: it is what the daily report and queries see */
+	v = jt_get(root, "version");
+	if (ev->rules_version > 0)
+		json_int(j, "version", ev->rules_version);
+	else if (v != NULL && v->type == JT_NUMBER && v->is_int)
+		json_int(j, "version", v->i);
+	else
+		json_null(j, "version");
+	audit_member(j, "error", root);
+	str_or_null(j, "message", ev->message);
+	/* the push id (detail "id"; "id" here is the event's own) and a
+	 * command's nonce: what the sender matches its message with */
+	v = jt_get(root, "id");
+	if (v != NULL && v->type == JT_STRING)
+		json_str(j, "push", v->s);
+	else
+		json_null(j, "push");
+	audit_member(j, "nonce", root);
+	audit_member(j, "topic", root);
+	audit_member(j, "cmd", root);
+	jt_free(doc);
+	return json_end(j);
 }
 
 const char *outbox_json(const struct ledger_event *ev, const char *site,
@@ -139,6 +309,8 @@ const char *outbox_json(const struct ledger_event *ev, const char *site,
 		json_str(j, "state", ev->state);
 		json_str(j, "message", ev->message);
 		return json_end(j);
+	case LK_AUDIT:
+		return audit_json(ev, j);
 	case LK_REPORT:
 	case LK_OUTBOX:
 	default:

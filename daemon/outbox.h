@@ -1,10 +1,10 @@
 /*
  * outbox: the ledger events not yet acknowledged by the broker, published
  * at QoS 1 with a bounded window in flight: alarm-class events (alarms,
- * reports, outbox notices) first, then the rest, each in seq order.  An
- * event is marked delivered only on its PUBACK; after a reconnect or a
- * restart everything not marked is sent again (at least once; ids are
- * stable, consumers de-duplicate by id).
+ * reports, outbox notices, audit entries) first, then the rest, each in
+ * seq order.  An event is marked delivered only on its PUBACK; after a
+ * reconnect or a restart everything not marked is sent again (at least
+ * once; ids are stable, consumers de-duplicate by id).
  */
 #ifndef WICKET_OUTBOX_H
 #define WICKET_OUTBOX_H
@@ -43,7 +43,10 @@ void outbox_acked(struct outbox *ob, int mid);
 /* The broker refused mid (MQTT 5 reason >= 0x80): not delivered.  It
  * leaves the window and is sent again after the next reconnect. */
 void outbox_refused(struct outbox *ob, int mid);
-/* The topic (below wicket/<site>/<gate>/) and payload of a ledger event. */
+/* The topic (below wicket/<site>/<gate>/) and payload of a ledger event.
+ * LK_AUDIT: event/audit, {"id","site","gate","time","action","result",
+ * "key","version","error","message","topic","cmd"} from the columns and
+ * the detail JSON (a detail that does not parse leaves its members null). */
 const char *outbox_topic(const struct ledger_event *ev);
 const char *outbox_json(const struct ledger_event *ev, const char *site,
 			const char *gate, const struct privacy *pv,

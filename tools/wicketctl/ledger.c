@@ -64,7 +64,7 @@ static const struct {
 };
 
 static const char *const kinds[] = {
-	"passage", "alarm", "device", "report", "outbox", "all", NULL
+	"passage", "alarm", "device", "report", "outbox", "audit", "all", NULL
 };
 
 struct filter {
@@ -89,7 +89,7 @@ static void usage_filters(FILE *f)
 		"  --reason CODE       this reason code (an alarm's: its kind)\n"
 		"  --lane NAME         at this lane\n"
 		"  --kind K            passage (default), alarm, device, report,\n"
-		"                      outbox or all\n"
+		"                      outbox, audit or all\n"
 		"  --limit N           only the newest N events (still oldest first)\n"
 		"\n"
 		"T: YYYY-MM-DD (a local date), YYYY-MM-DDTHH:MM[:SS] (local time, or\n"
@@ -234,7 +234,7 @@ static int parse_args(int argc, char **argv, int export, struct filter *fl,
 					break;
 			if (kinds[i] == NULL)
 				return bad_value("--kind", optarg, "is not passage, "
-						 "alarm, device, report, outbox or all");
+						 "alarm, device, report, outbox, audit or all");
 			fl->kind = strcmp(optarg, "all") == 0 ? NULL : kinds[i];
 			break;
 		case 'n':
@@ -480,7 +480,7 @@ static char *dup_or_dash(const char *s)
 }
 
 /* What the passage columns do not say about an alarm, a device event, a
- * report or an outbox notice. */
+ * report, an audit entry or an outbox notice. */
 static char *note_of(sqlite3_stmt *st)
 {
 	const char *kind = text_of(st, C_KIND);
@@ -497,6 +497,9 @@ static char *note_of(sqlite3_stmt *st)
 	else if (strcmp(kind, "report") == 0)
 		snprintf(buf, sizeof(buf), "daily report of %s",
 			 text_of(st, C_REASON));
+	else if (strcmp(kind, "audit") == 0)
+		snprintf(buf, sizeof(buf), "admin %s %s: %s", text_of(st, C_REASON),
+			 text_of(st, C_STATE), text_of(st, C_MESSAGE));
 	else
 		snprintf(buf, sizeof(buf), "%s", text_of(st, C_DETAIL));
 	return strdup(buf);

@@ -56,10 +56,12 @@ static int check_schema(sqlite3 *db, const char *path)
 			path);
 		return -EPROTO;
 	}
-	if (version < LEDGER_SCHEMA_VERSION) {
+	/* 4 only widened the kinds (audit): a v3 file, of a wicketd not yet
+	 * restarted after an upgrade, reads the same */
+	if (version < 3) {
 		fprintf(stderr, "wicketctl: %s: ledger schema version %d; this "
-			"wicketctl reads version %d (start this version's wicketd "
-			"once: it migrates the file)\n", path, version,
+			"wicketctl reads versions 3 to %d (start this version's "
+			"wicketd once: it migrates the file)\n", path, version,
 			LEDGER_SCHEMA_VERSION);
 		return -EPROTO;
 	}
