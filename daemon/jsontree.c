@@ -18,8 +18,15 @@
  * ("LINE:COL: message", columns in bytes, both from 1): the offending byte,
  * the backslash of a bad escape, the opening quote of an unterminated
  * string.  Recursion is bounded by JT_MAX_DEPTH.
+ *
+ * The writer (jt_buf_node, jt_write) is the parser's inverse for what the
+ * tree keeps: compact, members in order, numbers in as few digits as read
+ * back to the same double.  It lives here so that wicketctl (signing a
+ * document that embeds a parsed file) and the daemon write JSON values one
+ * way.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1023,4 +1030,186 @@ const char *jt_type_name(enum jt_type t)
 		return "object";
 	}
 	return "unknown";
+}
+
+/* ---- writing ---- */
+
+static void buf_fail(struct jt_buf *b, int err)
+{
+	if (b->err == 0)
+		b->err = err;
+}
+
+static void buf_add(struct jt_buf *b, const void *s, size_t n)
+{
+	if (b->err != 0)
+		return;
+	if (b->p == NULL || n >= b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *np;
+
+		while (n >= cap - b->len) {
+			if (cap > SIZE_MAX / 2) {
+				buf_fail(b, -ENOMEM);
+				return;
+			}
+			cap *= 2;
+		}
+		np = realloc(b->p, cap);
+		if (np == NULL) {
+			buf_fail(b, -ENOMEM);
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void jt_buf_str(struct jt_buf *b, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	buf_add(b, "\"", 1);
+	while (i < len) {
+		size_t run = i;
+		unsigned char c;
+		char esc[8];
+
+		/* the plain stretch in one copy */
+		while (run < len && (unsigned char)s[run] >= 0x20 &&
+		       s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i) {
+			buf_add(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		c = (unsigned char)s[i++];
+		switch (c) {
+		case '"':
+			buf_add(b, "\\\"", 2);
+			break;
+		case '\\':
+			buf_add(b, "\\\\", 2);
+			break;
+		case '\n':
+			buf_add(b, "\\n", 2);
+			break;
+		case '\r':
+			buf_add(b, "\\r", 2);
+			break;
+		case '\t':
+			buf_add(b, "\\t", 2);
+			break;
+		case '\b':
+			buf_add(b, "\\b", 2);
+			break;
+		case '\f':
+			buf_add(b, "\\f", 2);
+			break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			buf_add(b, esc, 6);
+			break;
+		}
+	}
+	buf_add(b, "\"", 1);
+}
+
+static void buf_num(struct jt_buf *b, const struct jt_node *n)
+{
+	char t[40];
+	int k = 0;
+
+	if (n->is_int) {
+		k = snprintf(t, sizeof(t), "%" PRId64, n->i);
+		buf_add(b, t, (size_t)k);
+		return;
+	}
+	if (!isfinite(n->num)) {
+		buf_fail(b, -EINVAL);
+		return;
+	}
+	/* %.17g always reads back; most values need fewer digits */
+	for (int prec = 15; prec <= 17; prec++) {
+		k = snprintf(t, sizeof(t), "%.*g", prec, n->num);
+		if (strtod(t, NULL) == n->num)
+			break;
+	}
+	buf_add(b, t, (size_t)k);
+	if (strpbrk(t, ".e") == NULL)
+		buf_add(b, ".0", 2);
+}
+
+/* level: containers around n */
+static void buf_node(struct jt_buf *b, const struct jt_node *n, int level)
+{
+	switch (n->type) {
+	case JT_NULL:
+		buf_add(b, "null", 4);
+		return;
+	case JT_BOOL:
+		if (n->b)
+			buf_add(b, "true", 4);
+		else
+			buf_add(b, "false", 5);
+		return;
+	case JT_NUMBER:
+		buf_num(b, n);
+		return;
+	case JT_STRING:
+		jt_buf_str(b, n->s != NULL ? n->s : "", n->s != NULL ? n->len : 0);
+		return;
+	case JT_ARRAY:
+	case JT_OBJECT:
+		break;
+	default:
+		buf_fail(b, -EINVAL);
+		return;
+	}
+	if (level >= JT_MAX_DEPTH) {
+		buf_fail(b, -E2BIG);
+		return;
+	}
+	buf_add(b, n->type == JT_ARRAY ? "[" : "{", 1);
+	for (const struct jt_node *k = n->kids; k != NULL && b->err == 0;
+	     k = k->next) {
+		if (k != n->kids)
+			buf_add(b, ",", 1);
+		if (n->type == JT_OBJECT) {
+			const char *key = k->key != NULL ? k->key : "";
+
+			jt_buf_str(b, key, strlen(key));
+			buf_add(b, ":", 1);
+		}
+		buf_node(b, k, level + 1);
+	}
+	buf_add(b, n->type == JT_ARRAY ? "]" : "}", 1);
+}
+
+void jt_buf_node(struct jt_buf *b, const struct jt_node *n)
+{
+	if (n == NULL)
+		buf_fail(b, -EINVAL);
+	else
+		buf_node(b, n, 0);
+}
+
+int jt_write(const struct jt_node *n, char **out, size_t *len)
+{
+	struct jt_buf b = { 0 };
+
+	*out = NULL;
+	*len = 0;
+	jt_buf_node(&b, n);
+	if (b.err != 0) {
+		free(b.p);
+		return b.err;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
 }

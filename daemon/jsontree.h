@@ -10,6 +10,10 @@
  * refused (strings are NUL-terminated), duplicate object keys refused,
  * nesting deeper than JT_MAX_DEPTH refused, nothing after the value but
  * whitespace.
+ *
+ * The writer turns a (sub)tree back into compact JSON that this parser
+ * reads back to an equal tree: for embedding a parsed document in another
+ * (wicketctl sign) or handing part of one to a text-based parser.
  */
 #ifndef WICKET_JSONTREE_H
 #define WICKET_JSONTREE_H
@@ -56,5 +60,37 @@ void jt_free(struct jt_doc *d);
  * object). */
 const struct jt_node *jt_get(const struct jt_node *obj, const char *key);
 const char *jt_type_name(enum jt_type t);	/* "string", "object", ... */
+
+/* --- writing ----------------------------------------------------------------
+ *
+ * Compact JSON (no whitespace), members in their order.  Strings: '"', '\\'
+ * and control characters escaped (\n \r \t \b \f, others \u00xx), all
+ * else, UTF-8 included, as is.  Numbers: is_int ones as the integer i;
+ * others as the shortest of %.15g, %.16g and %.17g that reads back as the
+ * same double, with ".0" added when that has neither '.' nor 'e' (so 38.0
+ * stays a non-integer for a validator that tells them apart).  key, s and
+ * len are what is written, positions are ignored.
+ */
+
+/* An output buffer that grows as needed.  Start it zeroed; p is
+ * NUL-terminated (or NULL while empty) and is the caller's to free.  The
+ * first failure sticks in err (-ENOMEM; -EINVAL for a number that is not
+ * finite or an unknown type; -E2BIG for containers nested deeper than
+ * JT_MAX_DEPTH, which the parser would refuse) and later appends do
+ * nothing: check it once at the end. */
+struct jt_buf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+/* Append the value n (with everything under it). */
+void jt_buf_node(struct jt_buf *b, const struct jt_node *n);
+/* Append len bytes of s as a JSON string (s must be valid UTF-8). */
+void jt_buf_str(struct jt_buf *b, const char *s, size_t len);
+
+/* n as a malloc'd NUL-terminated string of *len bytes: 0, or the
+ * jt_buf error with *out NULL. */
+int jt_write(const struct jt_node *n, char **out, size_t *len);
 
 #endif

@@ -10,6 +10,10 @@
  *   thing.  reg_import() then resolves references against the database and
  *   every batch, and applies everything in one BEGIN IMMEDIATE transaction
  *   or nothing.  Rows are upserted by id, so pid and hid survive imports.
+ *   A remote lists update (reg_apply_lists) is the same machinery fed
+ *   from the signed document's tree rather than from text, so its errors
+ *   carry the document's lines and JSON paths; a delta's removals run
+ *   after its upserts, inside the same transaction.
  *
  * - The database.  The schema declares the foreign keys (DEFERRABLE
  *   INITIALLY DEFERRED; removing a person removes its credentials by ON
@@ -51,6 +55,7 @@
 #define SCHEMA_VERSION 1
 #define ERR_MAX 100		/* errors reported per parse or import */
 #define TEXT_MAX 120		/* unit, name */
+#define FIELD_MAX 160		/* a field's name or JSON path in errors */
 #define NO_TIME UINT32_MAX	/* in rows: absent; in memory: unbounded */
 #define TIME_MAX ((int64_t)UINT32_MAX - 1)
 #define HID_BITS 27
@@ -350,7 +355,9 @@ struct chunk {
 };
 
 struct reg_batch {
-	char *name;
+	char *name;		/* NULL: a tree's, errors name no file */
+	char *path;		/* a tree's JSON path ("$.lists.upsert"),
+				 * which prefixes its fields in errors */
 	enum reg_format fmt;
 	int has[TB_N];		/* the file carries the table */
 	struct row *rows[TB_N];
@@ -396,6 +403,7 @@ void reg_batch_free(struct reg_batch *b)
 	for (int t = 0; t < TB_N; t++)
 		free(b->rows[t]);
 	free(b->name);
+	free(b->path);
 	free(b);
 }
 
@@ -525,16 +533,34 @@ struct parse {
 	int nomem;
 };
 
-/* The field as errors name it: "persons[3].role" in JSON, "role" in CSV. */
-static const char *field_name(char *buf, size_t len, enum reg_format fmt,
-			      int t, size_t index, const char *field)
+/* The field as errors name it: "persons[3].role" in JSON, "role" in CSV,
+ * "$.lists.upsert.persons[3].role" in a tree at that path. */
+static const char *field_name(char *buf, size_t len,
+			      const struct reg_batch *b, int t, size_t index,
+			      const char *field)
 {
-	if (fmt == REG_CSV)
+	const char *p = b->path ? b->path : "", *dot = b->path ? "." : "";
+
+	if (b->fmt == REG_CSV)
 		snprintf(buf, len, "%s", field ? field : "");
 	else if (field)
-		snprintf(buf, len, "%s[%zu].%s", table_names[t], index, field);
+		snprintf(buf, len, "%s%s%s[%zu].%s", p, dot, table_names[t],
+			 index, field);
 	else
-		snprintf(buf, len, "%s[%zu]", table_names[t], index);
+		snprintf(buf, len, "%s%s%s[%zu]", p, dot, table_names[t],
+			 index);
+	return buf;
+}
+
+/* A member of the document itself: "version", or "$.lists.upsert.version"
+ * in a tree. */
+static const char *top_field(char *buf, size_t len, const struct reg_batch *b,
+			     const char *member)
+{
+	if (b->path)
+		snprintf(buf, len, "%s.%s", b->path, member);
+	else
+		snprintf(buf, len, "%s", member);
 	return buf;
 }
 
@@ -635,11 +661,11 @@ struct rowctx {
 static void row_error(struct parse *ps, int t, struct rowctx *rc, int line,
 		      const char *field, const char *msg)
 {
-	char fn[96];
+	char fn[FIELD_MAX];
 
 	rc->bad = 1;
 	report(ps->rep, ps->b->name, line,
-	       field_name(fn, sizeof(fn), ps->b->fmt, t, rc->index, field),
+	       field_name(fn, sizeof(fn), ps->b, t, rc->index, field),
 	       "%s", msg);
 }
 
@@ -775,15 +801,15 @@ static void row_end(struct parse *ps, int t, struct rowctx *rc)
 		}
 		if (dup > 0) {
 			const struct row *o = &ps->b->rows[t][prev];
-			char fn[96];
+			char fn[FIELD_MAX];
 
 			if (ps->b->fmt == REG_JSON)
 				snprintf(msg, sizeof(msg), "%s \"%s\" is also "
 					 "%s at line %d", table_nouns[t],
 					 shown(v, sizeof(v), r->s[S_ID],
 					       strlen(r->s[S_ID])),
-					 field_name(fn, sizeof(fn), REG_JSON,
-						    t, prev, NULL),
+					 field_name(fn, sizeof(fn), ps->b, t,
+						    prev, NULL),
 					 o->id_line);
 			else
 				snprintf(msg, sizeof(msg), "%s \"%s\" is also "
@@ -854,10 +880,65 @@ static void json_row(struct parse *ps, int t, const struct jt_node *obj,
 		row_end(ps, t, &rc);
 }
 
+/* A document's members; root is a parsed file's or any tree's. */
+static void parse_json_root(struct parse *ps, const struct jt_node *root)
+{
+	struct reg_batch *b = ps->b;
+	char fn[FIELD_MAX];
+
+	if (root->type != JT_OBJECT) {
+		report(ps->rep, b->name, root->line, b->path, "expected an "
+		       "object with \"households\", \"persons\" and "
+		       "\"credentials\", got %s", jt_type_name(root->type));
+		return;
+	}
+	for (const struct jt_node *m = root->kids; m && !rep_full(ps->rep) &&
+	     !ps->nomem; m = m->next) {
+		int t;
+
+		if (strcmp(m->key, "version") == 0) {
+			if (m->type == JT_NULL)
+				continue;
+			if (m->type != JT_NUMBER || !m->is_int || m->i < 1)
+				report(ps->rep, b->name, m->line,
+				       top_field(fn, sizeof(fn), b, "version"),
+				       "expected a whole number of 1 or more");
+			else
+				b->version = m->i;
+			b->version_line = m->line;
+			continue;
+		}
+		for (t = 0; t < TB_N; t++)
+			if (strcmp(m->key, table_names[t]) == 0)
+				break;
+		if (t == TB_N) {
+			report(ps->rep, b->name, m->key_line,
+			       top_field(fn, sizeof(fn), b, m->key),
+			       "unknown field; the document has version, "
+			       "households, persons and credentials");
+			continue;
+		}
+		if (m->type == JT_NULL)
+			continue;
+		if (m->type != JT_ARRAY) {
+			report(ps->rep, b->name, m->line,
+			       top_field(fn, sizeof(fn), b, m->key),
+			       "expected an array, got %s",
+			       jt_type_name(m->type));
+			continue;
+		}
+		b->has[t] = 1;
+		size_t i = 0;
+
+		for (const struct jt_node *e = m->kids; e &&
+		     !rep_full(ps->rep) && !ps->nomem; e = e->next)
+			json_row(ps, t, e, i++);
+	}
+}
+
 static void parse_json(struct parse *ps, const char *text, size_t len)
 {
 	struct reg_batch *b = ps->b;
-	const struct jt_node *root;
 	struct jt_doc *doc;
 	char err[256];
 	int rc;
@@ -885,53 +966,7 @@ static void parse_json(struct parse *ps, const char *text, size_t len)
 			       "%s (column %ld)", msg, col);
 		return;
 	}
-	root = jt_root(doc);
-	if (root->type != JT_OBJECT) {
-		report(ps->rep, b->name, root->line, NULL, "expected an object "
-		       "with \"households\", \"persons\" and \"credentials\", "
-		       "got %s", jt_type_name(root->type));
-		jt_free(doc);
-		return;
-	}
-	for (const struct jt_node *m = root->kids; m && !rep_full(ps->rep) &&
-	     !ps->nomem; m = m->next) {
-		int t;
-
-		if (strcmp(m->key, "version") == 0) {
-			if (m->type == JT_NULL)
-				continue;
-			if (m->type != JT_NUMBER || !m->is_int || m->i < 1)
-				report(ps->rep, b->name, m->line, "version",
-				       "expected a whole number of 1 or more");
-			else
-				b->version = m->i;
-			b->version_line = m->line;
-			continue;
-		}
-		for (t = 0; t < TB_N; t++)
-			if (strcmp(m->key, table_names[t]) == 0)
-				break;
-		if (t == TB_N) {
-			report(ps->rep, b->name, m->key_line, m->key,
-			       "unknown field; the document has version, "
-			       "households, persons and credentials");
-			continue;
-		}
-		if (m->type == JT_NULL)
-			continue;
-		if (m->type != JT_ARRAY) {
-			report(ps->rep, b->name, m->line, m->key,
-			       "expected an array, got %s",
-			       jt_type_name(m->type));
-			continue;
-		}
-		b->has[t] = 1;
-		size_t i = 0;
-
-		for (const struct jt_node *e = m->kids; e &&
-		     !rep_full(ps->rep) && !ps->nomem; e = e->next)
-			json_row(ps, t, e, i++);
-	}
+	parse_json_root(ps, jt_root(doc));
 	jt_free(doc);
 }
 
@@ -1096,39 +1131,59 @@ out:
 	csv_fini(&c);
 }
 
-int reg_batch_parse(const char *text, size_t len, const char *name,
-		    enum reg_format fmt, struct reg_batch **out,
-		    reg_error_fn err, void *ctx)
+static struct reg_batch *batch_new(const char *name, const char *path,
+				    enum reg_format fmt)
 {
-	struct rep rep = { err, ctx, 0 };
-	struct parse ps = { 0 };
-	struct reg_batch *b;
+	struct reg_batch *b = calloc(1, sizeof(*b));
 
-	*out = NULL;
-	b = calloc(1, sizeof(*b));
 	if (b == NULL)
-		return -ENOMEM;
-	b->name = strdup(name ? name : "-");
-	if (b->name == NULL) {
-		free(b);
-		return -ENOMEM;
-	}
+		return NULL;
 	b->fmt = fmt;
+	if ((name && (b->name = strdup(name)) == NULL) ||
+	    (path && (b->path = strdup(path)) == NULL)) {
+		reg_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Fill b from text, or (JSON) from the tree root when it is not NULL.
+ * Returns the errors reported into rep, or -ENOMEM. */
+static int batch_fill(struct reg_batch *b, struct rep *rep, const char *text,
+		      size_t len, const struct jt_node *root)
+{
+	struct parse ps = { 0 };
+	int before = rep->n;
+
 	ps.b = b;
-	ps.rep = &rep;
-	if (fmt == REG_CSV)
+	ps.rep = rep;
+	if (root)
+		parse_json_root(&ps, root);
+	else if (b->fmt == REG_CSV)
 		parse_csv(&ps, text, len);
 	else
 		parse_json(&ps, text, len);
 	for (int t = 0; t < TB_N; t++)
 		smap_free(&ps.ids[t]);
-	if (ps.nomem) {
-		reg_batch_free(b);
+	return ps.nomem ? -ENOMEM : rep->n - before;
+}
+
+int reg_batch_parse(const char *text, size_t len, const char *name,
+		    enum reg_format fmt, struct reg_batch **out,
+		    reg_error_fn err, void *ctx)
+{
+	struct rep rep = { err, ctx, 0 };
+	struct reg_batch *b;
+	int rc;
+
+	*out = NULL;
+	b = batch_new(name ? name : "-", NULL, fmt);
+	if (b == NULL)
 		return -ENOMEM;
-	}
-	if (rep.n > 0) {
+	rc = batch_fill(b, &rep, text, len, NULL);
+	if (rc != 0) {
 		reg_batch_free(b);
-		return rep.n;
+		return rc;
 	}
 	*out = b;
 	return 0;
@@ -1177,6 +1232,7 @@ static const char schema_sql[] =
 struct reg_db {
 	sqlite3 *db;
 	char *path;
+	int64_t commits;	/* made through this connection */
 	sqlite3_stmt *data_version, *version, *person_id, *household_id,
 		     *pid, *hid;
 };
@@ -1366,9 +1422,14 @@ static int64_t stmt_int(sqlite3_stmt *st, int64_t dflt, int *found)
 	return v;
 }
 
+/* PRAGMA data_version stays the same for the connection's own commits;
+ * counting those too makes the value change for every commit, so that a
+ * poller also sees an update it applied through this handle. */
 int64_t reg_db_data_version(struct reg_db *db)
 {
-	return stmt_int(db->data_version, -1, NULL);
+	int64_t v = stmt_int(db->data_version, -1, NULL);
+
+	return v < 0 ? v : v + db->commits;
 }
 
 int64_t reg_db_version(struct reg_db *db)
@@ -1426,6 +1487,13 @@ int reg_db_hid(struct reg_db *db, const char *household, int64_t *hid)
 
 /* --- import -------------------------------------------------------------- */
 
+/* A delta's remove lists: the id nodes of each table, and id -> index. */
+struct rmset {
+	const struct jt_node **e[TB_N];
+	size_t n[TB_N];
+	struct smap map[TB_N];
+};
+
 struct flat {
 	uint32_t b, i;		/* batch, row */
 };
@@ -1435,6 +1503,9 @@ struct imp {
 	struct reg_batch *const *b;
 	size_t nb;
 	int replace;
+	int lists;		/* a remote lists update, not an import */
+	const struct rmset *removed;	/* a delta's, or NULL */
+	int in_tx;
 	struct rep rep;
 	int carried[TB_N];
 	struct flat *all[TB_N];
@@ -1467,7 +1538,7 @@ static int sql_error(struct imp *im, int rc)
  * an error at the second. */
 static int collect(struct imp *im)
 {
-	char fn[96], v[64];
+	char fn[FIELD_MAX], v[64];
 
 	for (int t = 0; t < TB_N; t++) {
 		size_t total = 0;
@@ -1503,14 +1574,14 @@ static int collect(struct imp *im)
 				}
 				o = flat_row(im, t, prev, &ob);
 				report(&im->rep, b->name, r->id_line,
-				       field_name(fn, sizeof(fn), b->fmt, t, i,
+				       field_name(fn, sizeof(fn), b, t, i,
 						  t == TB_CREDENTIALS ?
 						  "value" : "id"),
 				       "%s \"%s\" is also in %s at line %d",
 				       table_nouns[t],
 				       shown(v, sizeof(v), r->s[S_ID],
 					     strlen(r->s[S_ID])),
-				       ob->name, o->id_line);
+				       ob->name ? ob->name : "-", o->id_line);
 			}
 		}
 	}
@@ -1536,10 +1607,41 @@ static int resolves(struct imp *im, int t, const char *id, int *rc)
 	return found == SQLITE_ROW;
 }
 
+/* Why a reference does not resolve, in the words of what is applied. */
+static void unresolved(struct imp *im, const struct reg_batch *b,
+		       const struct row *r, int t, size_t index,
+		       const struct fdesc *f, const char *id)
+{
+	const char *noun = table_nouns[f->ref];
+	int line = r->ref_line[f->slot - S_REF1];
+	char fn[FIELD_MAX], rn[FIELD_MAX], v[64];
+	uint32_t k;
+
+	field_name(fn, sizeof(fn), b, t, index, f->name);
+	shown(v, sizeof(v), id, strlen(id));
+	if (im->removed && smap_get(&im->removed->map[f->ref], id, &k)) {
+		snprintf(rn, sizeof(rn), "$.lists.remove.%s[%" PRIu32 "]",
+			 table_names[f->ref], k);
+		report(&im->rep, b->name, line, fn, "%s \"%s\" is removed by "
+		       "this update (%s)", noun, v, rn);
+	} else if (im->lists && im->replace) {
+		report(&im->rep, b->name, line, fn, "no %s \"%s\" in the "
+		       "snapshot (it replaces the whole registry)", noun, v);
+	} else if (im->lists) {
+		report(&im->rep, b->name, line, fn, "no %s \"%s\" in the "
+		       "registry or the upsert", noun, v);
+	} else if (im->replace && im->carried[f->ref]) {
+		report(&im->rep, b->name, line, fn, "no %s \"%s\" in the "
+		       "import (a replace keeps only the %ss it names)", noun,
+		       v, noun);
+	} else {
+		report(&im->rep, b->name, line, fn, "no %s \"%s\" in the "
+		       "registry or the import", noun, v);
+	}
+}
+
 static int check_refs(struct imp *im)
 {
-	char fn[96], v[64];
-
 	for (int t = 0; t < TB_N; t++) {
 		for (size_t k = 0; k < im->n[t] && !rep_full(&im->rep); k++) {
 			const struct reg_batch *b;
@@ -1548,26 +1650,22 @@ static int check_refs(struct imp *im)
 			for (const struct fdesc *f = table_fields[t]; f->name;
 			     f++) {
 				const char *id;
-				int rc;
+				uint32_t x;
+				int rc = 0;
 
 				if (f->type != F_REF)
 					continue;
 				id = r->s[f->slot];
-				if (id == NULL || resolves(im, f->ref, id, &rc))
+				if (id == NULL)
+					continue;
+				if ((im->removed == NULL ||
+				     !smap_get(&im->removed->map[f->ref], id,
+					       &x)) &&
+				    resolves(im, f->ref, id, &rc))
 					continue;
 				if (rc != 0)
 					return sql_error(im, rc);
-				report(&im->rep, b->name,
-				       r->ref_line[f->slot - S_REF1],
-				       field_name(fn, sizeof(fn), b->fmt, t,
-						  im->all[t][k].i, f->name),
-				       im->replace && im->carried[f->ref] ?
-				       "no %s \"%s\" in the import (a replace "
-				       "keeps only the %ss it names)" :
-				       "no %s \"%s\" in the registry or the "
-				       "import", table_nouns[f->ref],
-				       shown(v, sizeof(v), id, strlen(id)),
-				       table_nouns[f->ref]);
+				unresolved(im, b, r, t, im->all[t][k].i, f, id);
 			}
 		}
 	}
@@ -1785,9 +1883,10 @@ static int broken_references(struct imp *im)
 			   "pragma_foreign_key_check", 0, &n);
 
 	if (rc == SQLITE_OK && n > 0)
-		report(&im->rep, im->db->path, 0, NULL, "the import would "
+		report(&im->rep, im->db->path, 0, NULL, "the %s would "
 		       "leave %" PRId64 " broken reference%s (a wicket bug; "
-		       "nothing applied)", n, n == 1 ? "" : "s");
+		       "nothing applied)", im->lists ? "update" : "import", n,
+		       n == 1 ? "" : "s");
 	return rc;
 }
 
@@ -1819,51 +1918,164 @@ static int new_version(struct imp *im, int64_t cur, int64_t *out)
 	return 0;
 }
 
-int reg_import(struct reg_db *db, struct reg_batch *const *b, size_t n,
-	       int replace, reg_error_fn err, void *ctx)
+static int current_version(sqlite3 *db, int64_t *v)
+{
+	return query_int(db, "SELECT value FROM meta WHERE key = 'version'", 0,
+			 v);
+}
+
+static int set_version(sqlite3 *db, int64_t v)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "INSERT INTO meta (key, value) VALUES "
+				    "('version', ?1) ON CONFLICT (key) DO "
+				    "UPDATE SET value = excluded.value", -1,
+				    &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, v);
+	rc = step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * An import, and a remote lists update, in steps:
+ *   imp_begin    the write transaction (foreign keys off: see the top)
+ *   imp_prepare  the batches' rows in one list per table
+ *   imp_check    references, and what a replace would orphan
+ *   imp_write    upsert, and remove what a replace does not name
+ *   imp_commit   the version, the backstop, COMMIT
+ *   imp_end      ROLLBACK unless committed; free
+ * Each returns 0 or -errno (reported); problems with the data are counted
+ * in im->rep.n and the caller stops at the first step that leaves any.
+ */
+static int imp_begin(struct imp *im)
+{
+	char sql[80];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d",
+		 IMPORT_CACHE_KIB);
+	exec(im->db->db, sql);
+	/* Checked by hand before and after instead: per row, SQLite's
+	 * deferred checks more than double the time of a large import.
+	 * (A no-op inside a transaction, so before BEGIN.) */
+	exec(im->db->db, "PRAGMA foreign_keys = OFF");
+	rc = exec(im->db->db, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK)
+		return sql_error(im, rc);
+	im->in_tx = 1;
+	return 0;
+}
+
+static int imp_prepare(struct imp *im)
 {
 	static const char *const exists_sql[TB_N] = {
 		"SELECT 1 FROM household WHERE id = ?1",
 		"SELECT 1 FROM person WHERE id = ?1",
 		"SELECT 1 FROM credential WHERE value = ?1",
 	};
+	int rc = collect(im);
+
+	if (rc < 0) {
+		report(&im->rep, NULL, 0, NULL, "%s", strerror(-rc));
+		return rc;
+	}
+	for (int t = 0; t < TB_N; t++) {
+		rc = sqlite3_prepare_v2(im->db->db, exists_sql[t], -1,
+					&im->exists[t], NULL);
+		if (rc != SQLITE_OK)
+			return sql_error(im, rc);
+	}
+	return 0;
+}
+
+static int imp_check(struct imp *im)
+{
+	int rc = check_refs(im);
+
+	if (rc < 0 || !im->replace || im->rep.n > 0)
+		return rc;
+	for (int t = 0; t < TB_N && rc == SQLITE_OK; t++)
+		if (im->carried[t])
+			rc = fill_keep(im, t);
+	if (rc == SQLITE_OK && im->carried[TB_HOUSEHOLDS] &&
+	    !im->carried[TB_PERSONS])
+		rc = check_orphans(im);
+	return rc == SQLITE_OK ? 0 : sql_error(im, rc);
+}
+
+static int imp_write(struct imp *im)
+{
+	char sql[80];
+	int rc = upsert(im);
+
+	if (rc == SQLITE_OK && im->replace)
+		rc = remove_unnamed(im);
+	for (int t = 0; t < TB_N && rc == SQLITE_OK; t++) {
+		if (im->replace && im->carried[t]) {
+			snprintf(sql, sizeof(sql), "DROP TABLE temp.%s",
+				 keep_tables[t]);
+			rc = exec(im->db->db, sql);
+		}
+	}
+	return rc == SQLITE_OK ? 0 : sql_error(im, rc);
+}
+
+/* 0 committed, the number of problems (> 0, the backstop), or -errno. */
+static int imp_commit(struct imp *im, int64_t version)
+{
+	int rc = set_version(im->db->db, version);
+
+	if (rc == SQLITE_OK)
+		rc = broken_references(im);
+	if (rc == SQLITE_OK && im->rep.n > 0)
+		return im->rep.n;
+	if (rc == SQLITE_OK)
+		rc = exec(im->db->db, "COMMIT");
+	if (rc != SQLITE_OK)
+		return sql_error(im, rc);
+	im->in_tx = 0;
+	im->db->commits++;
+	return 0;
+}
+
+static void imp_end(struct imp *im)
+{
+	char sql[80];
+
+	if (im->in_tx)
+		exec(im->db->db, "ROLLBACK");
+	im->in_tx = 0;
+	exec(im->db->db, "PRAGMA foreign_keys = ON");
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", LOAD_CACHE_KIB);
+	exec(im->db->db, sql);
+	for (int t = 0; t < TB_N; t++) {
+		sqlite3_finalize(im->exists[t]);
+		im->exists[t] = NULL;
+		smap_free(&im->map[t]);
+		free(im->all[t]);
+		im->all[t] = NULL;
+	}
+}
+
+int reg_import(struct reg_db *db, struct reg_batch *const *b, size_t n,
+	       int replace, reg_error_fn err, void *ctx)
+{
 	struct imp im = { 0 };
 	int64_t cur = 0, next = 0;
-	char sql[80];
-	int rc, in_tx = 0;
+	int rc;
 
 	im.db = db;
 	im.b = b;
 	im.nb = n;
 	im.replace = replace;
 	im.rep = (struct rep){ err, ctx, 0 };
-	rc = collect(&im);
-	if (rc < 0) {
-		report(&im.rep, NULL, 0, NULL, "%s", strerror(-rc));
+	if ((rc = imp_prepare(&im)) < 0 || (rc = imp_begin(&im)) < 0)
 		goto out;
-	}
-	for (int t = 0; t < TB_N; t++) {
-		rc = sqlite3_prepare_v2(db->db, exists_sql[t], -1,
-					&im.exists[t], NULL);
-		if (rc != SQLITE_OK) {
-			rc = sql_error(&im, rc);
-			goto out;
-		}
-	}
-	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d",
-		 IMPORT_CACHE_KIB);
-	exec(db->db, sql);
-	/* Checked by hand before and after instead: per row, SQLite's
-	 * deferred checks more than double the time of a large import. */
-	exec(db->db, "PRAGMA foreign_keys = OFF");
-	rc = exec(db->db, "BEGIN IMMEDIATE");
-	if (rc != SQLITE_OK) {
-		rc = sql_error(&im, rc);
-		goto out;
-	}
-	in_tx = 1;
-	if ((rc = query_int(db->db, "SELECT value FROM meta WHERE key = "
-			    "'version'", 0, &cur)) != SQLITE_OK) {
+	if ((rc = current_version(db->db, &cur)) != SQLITE_OK) {
 		rc = sql_error(&im, rc);
 		goto out;
 	}
@@ -1872,71 +2084,16 @@ int reg_import(struct reg_db *db, struct reg_batch *const *b, size_t n,
 		       "be raised any further");
 		goto out;
 	}
-	if ((rc = check_refs(&im)) < 0)
+	if ((rc = imp_check(&im)) < 0)
 		goto out;
-	if (replace && im.rep.n == 0) {
-		for (int t = 0; t < TB_N && rc == 0; t++)
-			if (im.carried[t])
-				rc = fill_keep(&im, t);
-		if (rc == SQLITE_OK && im.carried[TB_HOUSEHOLDS] &&
-		    !im.carried[TB_PERSONS])
-			rc = check_orphans(&im);
-		if (rc != SQLITE_OK) {
-			rc = sql_error(&im, rc);
-			goto out;
-		}
-	}
 	if (im.rep.n > 0) {
 		rc = im.rep.n;
 		goto out;
 	}
-	rc = upsert(&im);
-	if (rc == SQLITE_OK && replace)
-		rc = remove_unnamed(&im);
-	if (rc == SQLITE_OK) {
-		sqlite3_stmt *st;
-
-		rc = sqlite3_prepare_v2(db->db, "INSERT INTO meta (key, value) "
-					"VALUES ('version', ?1) ON CONFLICT "
-					"(key) DO UPDATE SET value = "
-					"excluded.value", -1, &st, NULL);
-		if (rc == SQLITE_OK) {
-			sqlite3_bind_int64(st, 1, next);
-			rc = step_done(st);
-			sqlite3_finalize(st);
-		}
-	}
-	for (int t = 0; t < TB_N && rc == SQLITE_OK; t++) {
-		if (replace && im.carried[t]) {
-			snprintf(sql, sizeof(sql), "DROP TABLE temp.%s",
-				 keep_tables[t]);
-			rc = exec(db->db, sql);
-		}
-	}
-	if (rc == SQLITE_OK)
-		rc = broken_references(&im);
-	if (rc == SQLITE_OK && im.rep.n > 0) {
-		rc = im.rep.n;
-		goto out;
-	}
-	if (rc == SQLITE_OK)
-		rc = exec(db->db, "COMMIT");
-	if (rc != SQLITE_OK) {
-		rc = sql_error(&im, rc);
-		goto out;
-	}
-	in_tx = 0;
+	if ((rc = imp_write(&im)) == 0)
+		rc = imp_commit(&im, next);
 out:
-	if (in_tx)
-		exec(db->db, "ROLLBACK");
-	exec(db->db, "PRAGMA foreign_keys = ON");
-	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", LOAD_CACHE_KIB);
-	exec(db->db, sql);
-	for (int t = 0; t < TB_N; t++) {
-		sqlite3_finalize(im.exists[t]);
-		smap_free(&im.map[t]);
-		free(im.all[t]);
-	}
+	imp_end(&im);
 	return rc;
 }
 
@@ -2016,6 +2173,7 @@ int reg_remove_persons(struct reg_db *db, const char *const *ids, size_t n,
 	    (rc = exec(db->db, "COMMIT")) != SQLITE_OK)
 		goto sql_fail;
 	in_tx = 0;
+	db->commits++;
 	if (credentials)
 		*credentials = ncred;
 	rc = 0;
@@ -2032,6 +2190,436 @@ out:
 	sqlite3_finalize(ver);
 	return rc;
 }
+
+/* --- remote lists updates ---------------------------------------------------- */
+
+/* Errors about the document name no file: the line is the signed
+ * document's and the field its JSON path. */
+#define DOC NULL
+
+static void rmset_free(struct rmset *rm)
+{
+	for (int t = 0; t < TB_N; t++) {
+		free(rm->e[t]);
+		smap_free(&rm->map[t]);
+	}
+}
+
+/* The members of lists: mode, and registry (a snapshot) or base, upsert
+ * and remove (a delta).  admin_verify() has checked the same already; this
+ * is the module's own guard.  Returns the errors reported. */
+static int lists_shape(struct rep *rep, const struct jt_node *lists,
+		       int *delta, const struct jt_node **base,
+		       const struct jt_node **body,
+		       const struct jt_node **remove)
+{
+	const struct jt_node *mode;
+	char path[FIELD_MAX];
+	int before = rep->n;
+
+	if (lists == NULL || lists->type != JT_OBJECT) {
+		report(rep, DOC, lists ? lists->line : 0, "$.lists",
+		       "expected an object, got %s",
+		       lists ? jt_type_name(lists->type) : "nothing");
+		return rep->n - before;
+	}
+	mode = jt_get(lists, "mode");
+	if (mode == NULL) {
+		report(rep, DOC, lists->line, "$.lists.mode", "missing "
+		       "(\"snapshot\" or \"delta\")");
+		return rep->n - before;
+	}
+	if (mode->type != JT_STRING || (strcmp(mode->s, "snapshot") != 0 &&
+					strcmp(mode->s, "delta") != 0)) {
+		report(rep, DOC, mode->line, "$.lists.mode", "expected "
+		       "\"snapshot\" or \"delta\"");
+		return rep->n - before;
+	}
+	*delta = mode->s[0] == 'd';
+	for (const struct jt_node *m = lists->kids; m; m = m->next) {
+		if (strcmp(m->key, "mode") == 0 ||
+		    (!*delta && strcmp(m->key, "registry") == 0) ||
+		    (*delta && (strcmp(m->key, "base") == 0 ||
+				strcmp(m->key, "upsert") == 0 ||
+				strcmp(m->key, "remove") == 0)))
+			continue;
+		snprintf(path, sizeof(path), "$.lists.%s", m->key);
+		report(rep, DOC, m->key_line, path, "unknown field; %s",
+		       *delta ? "a delta has mode, base, upsert and remove" :
+		       "a snapshot has mode and registry");
+	}
+	if (!*delta) {
+		*body = jt_get(lists, "registry");
+		if (*body == NULL)
+			report(rep, DOC, lists->line, "$.lists.registry",
+			       "missing (the whole registry, as an import "
+			       "document)");
+		else if ((*body)->type != JT_OBJECT)
+			report(rep, DOC, (*body)->line, "$.lists.registry",
+			       "expected an object, got %s",
+			       jt_type_name((*body)->type));
+		return rep->n - before;
+	}
+	*base = jt_get(lists, "base");
+	if (*base == NULL)
+		report(rep, DOC, lists->line, "$.lists.base", "missing (the "
+		       "registry version the delta applies to)");
+	else if ((*base)->type != JT_NUMBER || !(*base)->is_int ||
+		 (*base)->i < 0)
+		report(rep, DOC, (*base)->line, "$.lists.base", "expected a "
+		       "whole number of 0 or more");
+	*body = jt_get(lists, "upsert");
+	*remove = jt_get(lists, "remove");
+	if (*body == NULL && *remove == NULL)
+		report(rep, DOC, lists->line, "$.lists", "a delta needs "
+		       "\"upsert\", \"remove\" or both");
+	if (*body && (*body)->type != JT_OBJECT)
+		report(rep, DOC, (*body)->line, "$.lists.upsert", "expected "
+		       "an object, got %s", jt_type_name((*body)->type));
+	if (*remove && (*remove)->type != JT_OBJECT)
+		report(rep, DOC, (*remove)->line, "$.lists.remove", "expected "
+		       "an object, got %s", jt_type_name((*remove)->type));
+	return rep->n - before;
+}
+
+/* remove: {"persons": [ids], "households": [ids], "credentials":
+ * [values]}, each optional; every entry a valid id, named once.  Returns
+ * the errors reported, or -ENOMEM. */
+static int parse_remove(struct rep *rep, const struct jt_node *remove,
+			struct rmset *rm)
+{
+	int before = rep->n;
+
+	for (const struct jt_node *m = remove->kids; m; m = m->next) {
+		char path[FIELD_MAX], msg[160], v[64];
+		size_t i = 0;
+		int t;
+
+		for (t = 0; t < TB_N; t++)
+			if (strcmp(m->key, table_names[t]) == 0)
+				break;
+		snprintf(path, sizeof(path), "$.lists.remove.%s", m->key);
+		if (t == TB_N) {
+			report(rep, DOC, m->key_line, path, "unknown field; "
+			       "remove has persons, households and "
+			       "credentials");
+			continue;
+		}
+		if (m->type != JT_ARRAY) {
+			report(rep, DOC, m->line, path, "expected an array of "
+			       "%s, got %s", t == TB_CREDENTIALS ?
+			       "credential values" : "ids",
+			       jt_type_name(m->type));
+			continue;
+		}
+		rm->e[t] = calloc(m->n ? m->n : 1, sizeof(*rm->e[t]));
+		if (rm->e[t] == NULL)
+			return -ENOMEM;
+		for (const struct jt_node *e = m->kids; e; e = e->next, i++) {
+			uint32_t prev;
+			int rc;
+
+			snprintf(path, sizeof(path), "$.lists.remove.%s[%zu]",
+				 m->key, i);
+			if (e->type != JT_STRING) {
+				report(rep, DOC, e->line, path, "expected a "
+				       "string, got %s",
+				       jt_type_name(e->type));
+				continue;
+			}
+			if (check_id(e->s, e->len, t == TB_CREDENTIALS, msg,
+				     sizeof(msg)) != 0) {
+				report(rep, DOC, e->line, path, "\"%s\": %s",
+				       shown(v, sizeof(v), e->s, e->len), msg);
+				continue;
+			}
+			rc = smap_put(&rm->map[t], e->s, (uint32_t)rm->n[t],
+				      &prev);
+			if (rc < 0)
+				return rc;
+			if (rc > 0) {
+				report(rep, DOC, e->line, path, "%s \"%s\" is "
+				       "also $.lists.remove.%s[%zu]",
+				       table_nouns[t],
+				       shown(v, sizeof(v), e->s, e->len),
+				       m->key, (size_t)prev);
+				continue;
+			}
+			rm->e[t][rm->n[t]++] = e;
+		}
+	}
+	return rep->n - before;
+}
+
+/* An entry both upserted and removed: which one was meant? */
+static void check_both(struct rep *rep, const struct reg_batch *b,
+		       const struct rmset *rm)
+{
+	char fn[FIELD_MAX], rn[FIELD_MAX], v[64];
+
+	for (int t = 0; t < TB_N; t++) {
+		for (size_t i = 0; i < b->n[t]; i++) {
+			const char *id = b->rows[t][i].s[S_ID];
+			uint32_t k;
+
+			if (!smap_get(&rm->map[t], id, &k))
+				continue;
+			snprintf(rn, sizeof(rn), "$.lists.remove.%s[%" PRIu32
+				 "]", table_names[t], k);
+			report(rep, DOC, rm->e[t][k]->line, rn, "%s \"%s\" is "
+			       "also upserted (%s); an update either "
+			       "upserts or removes an entry", table_nouns[t],
+			       shown(v, sizeof(v), id, strlen(id)),
+			       field_name(fn, sizeof(fn), b, t, i, NULL));
+		}
+	}
+}
+
+/* The key (first column) of the row for id, if found: an SQLite code. */
+static int find_key(sqlite3_stmt *st, const char *id, int64_t *key,
+		    int *found)
+{
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	*key = *found ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Who still refers to a household removed (hid), for its error. */
+static int household_users(struct imp *im, sqlite3_stmt *users, int64_t hid,
+			   const struct jt_node *e, uint32_t k)
+{
+	char path[FIELD_MAX], v1[64], v2[64], more[48] = "";
+	const char *as = NULL;
+	char who[64];
+	int64_t n = 0;
+	int rc;
+
+	sqlite3_bind_int64(users, 1, hid);
+	while ((rc = sqlite3_step(users)) == SQLITE_ROW) {
+		if (n++ > 0)
+			continue;
+		as = strcmp((const char *)sqlite3_column_text(users, 0),
+			    "landlord") == 0 ? "landlord" :
+		     strcmp((const char *)sqlite3_column_text(users, 0),
+			    "host") == 0 ? "host" : "household";
+		shown(who, sizeof(who),
+		      (const char *)sqlite3_column_text(users, 1),
+		      (size_t)sqlite3_column_bytes(users, 1));
+	}
+	sqlite3_reset(users);
+	if (rc != SQLITE_DONE)
+		return rc;
+	if (n == 0)
+		return SQLITE_OK;
+	if (n > 1)
+		snprintf(more, sizeof(more), " (and %" PRId64 " more)", n - 1);
+	snprintf(path, sizeof(path), "$.lists.remove.households[%" PRIu32 "]",
+		 k);
+	shown(v1, sizeof(v1), e->s, e->len);
+	snprintf(v2, sizeof(v2), "%s", who);
+	if (strcmp(as, "landlord") == 0)
+		report(&im->rep, DOC, e->line, path, "household \"%s\" is "
+		       "still the landlord of household \"%s\"%s; remove "
+		       "that too, or give it another landlord in upsert", v1,
+		       v2, more);
+	else
+		report(&im->rep, DOC, e->line, path, "household \"%s\" is "
+		       "still %s of person \"%s\"%s; remove the person too, "
+		       "or move it in upsert", v1, strcmp(as, "host") == 0 ?
+		       "the host" : "the household", v2, more);
+	return SQLITE_OK;
+}
+
+/* A delta's removals, after its upserts: credentials, persons with their
+ * credentials (by hand: foreign keys are off), households nothing refers
+ * to any more.  Nothing is inserted after the households go, so a hid
+ * cannot be reused for something else within the update.  Returns 0 or
+ * -errno; unknown ids and households in use are counted in im->rep. */
+static int remove_listed(struct imp *im, const struct rmset *rm)
+{
+	static const char *const sql[] = {
+		"DELETE FROM credential WHERE value = ?1",
+		"SELECT pid FROM person WHERE id = ?1",
+		"DELETE FROM credential WHERE pid = ?1",
+		"DELETE FROM person WHERE pid = ?1",
+		"SELECT hid FROM household WHERE id = ?1",
+		"DELETE FROM household WHERE hid = ?1",
+		"SELECT 'household', id FROM person WHERE hid = ?1"
+		" UNION ALL SELECT 'host', id FROM person WHERE host = ?1"
+		" UNION ALL SELECT 'landlord', id FROM household"
+		" WHERE landlord = ?1",
+	};
+	enum { DEL_CRED, FIND_P, DEL_PCRED, DEL_P, FIND_H, DEL_H, USERS, NST };
+	sqlite3_stmt *st[NST] = { NULL };
+	sqlite3 *db = im->db->db;
+	int64_t *hids = NULL;
+	char path[FIELD_MAX], v[64];
+	int rc = SQLITE_OK;
+
+	for (int i = 0; i < NST && rc == SQLITE_OK; i++)
+		rc = sqlite3_prepare_v2(db, sql[i], -1, &st[i], NULL);
+	if (rc == SQLITE_OK && rm->n[TB_HOUSEHOLDS] > 0) {
+		hids = calloc(rm->n[TB_HOUSEHOLDS], sizeof(*hids));
+		if (hids == NULL)
+			rc = SQLITE_NOMEM;
+	}
+	for (int t = TB_CREDENTIALS; t >= 0 && rc == SQLITE_OK; t--) {
+		for (size_t k = 0; k < rm->n[t] && rc == SQLITE_OK; k++) {
+			const struct jt_node *e = rm->e[t][k];
+			int64_t key = 0;
+			int found;
+
+			if (t == TB_CREDENTIALS) {
+				sqlite3_bind_text(st[DEL_CRED], 1, e->s, -1,
+						  SQLITE_STATIC);
+				rc = step_done(st[DEL_CRED]);
+				found = sqlite3_changes(db) > 0;
+			} else {
+				rc = find_key(st[t == TB_PERSONS ? FIND_P :
+						 FIND_H], e->s, &key, &found);
+			}
+			if (rc != SQLITE_OK)
+				break;
+			if (!found) {
+				snprintf(path, sizeof(path),
+					 "$.lists.remove.%s[%zu]",
+					 table_names[t], k);
+				report(&im->rep, DOC, e->line, path, "no %s "
+				       "\"%s\" in the registry",
+				       table_nouns[t],
+				       shown(v, sizeof(v), e->s, e->len));
+				continue;
+			}
+			if (t == TB_PERSONS) {
+				sqlite3_bind_int64(st[DEL_PCRED], 1, key);
+				rc = step_done(st[DEL_PCRED]);
+				sqlite3_bind_int64(st[DEL_P], 1, key);
+				if (rc == SQLITE_OK)
+					rc = step_done(st[DEL_P]);
+			} else if (t == TB_HOUSEHOLDS) {
+				hids[k] = key;
+				sqlite3_bind_int64(st[DEL_H], 1, key);
+				rc = step_done(st[DEL_H]);
+			}
+		}
+	}
+	/* all listed households gone: whatever still refers to one stays */
+	for (size_t k = 0; k < rm->n[TB_HOUSEHOLDS] && rc == SQLITE_OK &&
+	     !rep_full(&im->rep); k++)
+		if (hids[k] != 0)
+			rc = household_users(im, st[USERS], hids[k],
+					     rm->e[TB_HOUSEHOLDS][k],
+					     (uint32_t)k);
+	free(hids);
+	for (int i = 0; i < NST; i++)
+		sqlite3_finalize(st[i]);
+	return rc == SQLITE_OK ? 0 : sql_error(im, rc);
+}
+
+int reg_apply_lists(struct reg_db *db, const struct jt_node *lists,
+		    int64_t version, reg_error_fn err, void *ctx,
+		    int64_t *in_force)
+{
+	const struct jt_node *base = NULL, *body = NULL, *remove = NULL;
+	struct reg_batch *b = NULL;
+	struct rmset rm = { 0 };
+	struct imp im = { 0 };
+	int64_t cur = 0;
+	int rc, delta = 0;
+
+	im.db = db;
+	im.lists = 1;
+	im.rep = (struct rep){ err, ctx, 0 };
+	if (in_force)
+		*in_force = 0;
+	/* the checks against the version in force, and the writes, in one
+	 * transaction: a concurrent import cannot slip between them */
+	if ((rc = imp_begin(&im)) < 0)
+		goto out;
+	if ((rc = current_version(db->db, &cur)) != SQLITE_OK) {
+		rc = sql_error(&im, rc);
+		goto out;
+	}
+	if (in_force)
+		*in_force = cur;
+	if (version <= cur) {
+		report(&im.rep, DOC, 0, "$.version", "%" PRId64 " is not "
+		       "above the registry's version %" PRId64, version, cur);
+		rc = -EALREADY;
+		goto out;
+	}
+	if ((rc = lists_shape(&im.rep, lists, &delta, &base, &body,
+			      &remove)) != 0)
+		goto out;
+	if (delta && base->i != cur) {
+		report(&im.rep, DOC, base->line, "$.lists.base", "the delta "
+		       "applies to registry version %" PRId64 ", but version "
+		       "%" PRId64 " is in force", base->i, cur);
+		rc = -ESTALE;
+		goto out;
+	}
+	if (body) {
+		const char *path = delta ? "$.lists.upsert" : "$.lists.registry";
+		char fn[FIELD_MAX];
+
+		b = batch_new(DOC, path, REG_JSON);
+		if (b == NULL) {
+			rc = -ENOMEM;
+			goto nomem;
+		}
+		if ((rc = batch_fill(b, &im.rep, NULL, 0, body)) < 0)
+			goto nomem;
+		if (b->version != 0 && b->version != version)
+			report(&im.rep, DOC, b->version_line,
+			       top_field(fn, sizeof(fn), b, "version"),
+			       "%" PRId64 " differs from the update's version "
+			       "%" PRId64 " (leave it out)", b->version,
+			       version);
+		/* a snapshot is every table, whether it lists it or not */
+		for (int t = 0; t < TB_N && !delta; t++)
+			b->has[t] = 1;
+	}
+	if (remove && (rc = parse_remove(&im.rep, remove, &rm)) < 0)
+		goto nomem;
+	if (b && delta && im.rep.n == 0)
+		check_both(&im.rep, b, &rm);
+	if (im.rep.n > 0) {
+		rc = im.rep.n;
+		goto out;
+	}
+	im.b = b ? &b : NULL;
+	im.nb = b ? 1 : 0;
+	im.replace = !delta;
+	im.removed = delta ? &rm : NULL;
+	if ((rc = imp_prepare(&im)) < 0 || (rc = imp_check(&im)) < 0)
+		goto out;
+	if (im.rep.n == 0 && (rc = imp_write(&im)) == 0 && delta)
+		rc = remove_listed(&im, &rm);
+	if (rc < 0)
+		goto out;
+	if (im.rep.n > 0) {
+		rc = im.rep.n;
+		goto out;
+	}
+	rc = imp_commit(&im, version);
+	if (rc == 0 && in_force)
+		*in_force = version;
+	goto out;
+nomem:
+	report(&im.rep, DOC, 0, NULL, "out of memory");
+out:
+	imp_end(&im);
+	rmset_free(&rm);
+	reg_batch_free(b);
+	return rc;
+}
+
+#undef DOC
 
 /* --- export ---------------------------------------------------------------- */
 

@@ -10,7 +10,8 @@
  * row is reported with its line and field and nothing of that file is
  * applied.  A good one is applied in one transaction, merged (upsert by
  * id) or as a full snapshot (replace).  Each import raises the registry's
- * version.
+ * version.  A remote lists update (a signed snapshot or delta, issue 7)
+ * goes through the same parser and import, and sets the version it names.
  *
  * pid and hid are the database keys of a person and a household: they stay
  * the same across imports for the same id, so the passage history can be
@@ -24,6 +25,8 @@
 #include <stdio.h>
 
 #include "rules.h"
+
+struct jt_node;
 
 #define REG_FILE "registry.db"
 #define REG_ID_MAX 64		/* person and household ids, bytes + NUL */
@@ -76,8 +79,9 @@ struct reg_db;
 int reg_db_open(const char *path, struct reg_db **out, char *err,
 		size_t errlen);
 void reg_db_close(struct reg_db *db);
-/* Changes whenever another connection has committed to the database
- * (PRAGMA data_version): cheap enough to poll every second. */
+/* Changes whenever anyone has committed to the database: another
+ * connection (PRAGMA data_version) or this one (an import, a removal or a
+ * lists update through db).  Cheap enough to poll every second. */
 int64_t reg_db_data_version(struct reg_db *db);
 int64_t reg_db_version(struct reg_db *db);	/* the registry's version */
 /* The ids of a person and of a household (0: none): 0, or -ENOENT with
@@ -92,7 +96,8 @@ int reg_db_hid(struct reg_db *db, const char *household, int64_t *hid);
 
 enum reg_format { REG_JSON = 0, REG_CSV };
 
-/* file, line (0: none), field (NULL: none) */
+/* file (NULL: none, as for a lists update's document), line (0: none),
+ * field (NULL: none) */
 typedef void (*reg_error_fn)(void *ctx, const char *file, int line,
 			     const char *field, const char *msg);
 
@@ -120,6 +125,42 @@ int reg_import(struct reg_db *db, struct reg_batch *const *b, size_t n,
  * each reported; nothing removed), or -errno (reported too). */
 int reg_remove_persons(struct reg_db *db, const char *const *ids, size_t n,
 		       size_t *credentials, reg_error_fn err, void *ctx);
+/* Apply a remote lists update: lists is the "lists" member of a verified
+ * signed document (admin.h), version the document's "version".
+ *
+ *   {"mode": "snapshot", "registry": {import document}}
+ *       the whole registry: like 'persons import --replace' of all three
+ *       tables (a table the document leaves out is emptied);
+ *   {"mode": "delta", "base": N, "upsert": {import document},
+ *    "remove": {"persons": [ids], "households": [ids],
+ *               "credentials": [values]}}
+ *       against version N: upsert merges like an import; then the listed
+ *       credentials, persons (with their credentials) and households go.
+ *       Every id removed must be in the registry and named once; an entry
+ *       may not be both upserted and removed; an upserted row may not
+ *       refer to a removed entry; a household removed may not stay in use
+ *       (a person's household or host, a household's landlord) after the
+ *       update: remove or move those in the same delta.
+ *
+ * An import document's own "version", if there, must equal version.  All
+ * or nothing, in one transaction that also checks, in this order:
+ *   version > the version in force    else -EALREADY (answer "replay")
+ *   the shape of lists                else > 0       ("invalid_lists")
+ *   a delta's base == version in force else -ESTALE  ("wrong_base")
+ *   the content                       else > 0       ("invalid_lists")
+ * Returns 0 (the registry's version is now exactly version), the number
+ * of errors (> 0), -EALREADY, -ESTALE, or another -errno (the database:
+ * -EBUSY, -EIO, -ENOSPC, -ENOMEM, ...).  Every outcome but 0 is reported
+ * through err too, -EALREADY and -ESTALE with one message each.  Errors in
+ * the document come with file NULL, line = the line in the signed
+ * document (0: none) and field = its JSON path, e.g.
+ * "$.lists.upsert.persons[3].role", "$.lists.remove.households[0]",
+ * "$.lists.base", "$.version"; database errors with file = the database's
+ * path, line 0 and field NULL.  *in_force (may be NULL): the version in
+ * force when the call returns (0 if it could not be read). */
+int reg_apply_lists(struct reg_db *db, const struct jt_node *lists,
+		    int64_t version, reg_error_fn err, void *ctx,
+		    int64_t *in_force);
 /* Write the registry: JSON (one document) or CSV (table: "households",
  * "persons" or "credentials"; NULL with JSON: all). 0 or -errno. */
 int reg_export(struct reg_db *db, enum reg_format fmt, const char *table,

@@ -1,5 +1,6 @@
 /* jsontree: positions, strings, numbers, every error with its position,
- * big documents, depth, jt_get. */
+ * big documents, depth, jt_get; the writer: exact output and parse ->
+ * write -> parse round trips to an equal tree, its errors. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -624,6 +625,266 @@ static void test_bounds(void **state)
 	jt_free(NULL);
 }
 
+/* ---- writing ---- */
+
+/* Equal as the writer sees them: type, key, value, members in order;
+ * positions aside.  What differs goes to why. */
+static int tree_equal(const struct jt_node *a, const struct jt_node *b,
+		      char *why, size_t len)
+{
+	const struct jt_node *x, *y;
+	size_t i = 0;
+
+	if (a->type != b->type) {
+		snprintf(why, len, "type %s vs %s", jt_type_name(a->type),
+			 jt_type_name(b->type));
+		return 0;
+	}
+	if ((a->key == NULL) != (b->key == NULL) ||
+	    (a->key != NULL && strcmp(a->key, b->key) != 0)) {
+		snprintf(why, len, "key \"%s\" vs \"%s\"",
+			 a->key ? a->key : "(none)", b->key ? b->key : "(none)");
+		return 0;
+	}
+	switch (a->type) {
+	case JT_NULL:
+		return 1;
+	case JT_BOOL:
+		if (a->b != b->b)
+			snprintf(why, len, "boolean");
+		return a->b == b->b;
+	case JT_NUMBER:
+		/* "-0" is the integer 0: the sign of its double is not kept */
+		if (a->is_int != b->is_int || (a->is_int && a->i != b->i) ||
+		    a->num != b->num ||
+		    (!a->is_int && signbit(a->num) != signbit(b->num))) {
+			snprintf(why, len, "number %.17g vs %.17g", a->num,
+				 b->num);
+			return 0;
+		}
+		return 1;
+	case JT_STRING:
+		if (a->len != b->len || memcmp(a->s, b->s, a->len + 1) != 0) {
+			snprintf(why, len, "string \"%s\" vs \"%s\"", a->s,
+				 b->s);
+			return 0;
+		}
+		return 1;
+	default:
+		break;
+	}
+	if (a->n != b->n) {
+		snprintf(why, len, "%zu vs %zu elements", a->n, b->n);
+		return 0;
+	}
+	for (x = a->kids, y = b->kids; x != NULL && y != NULL;
+	     x = x->next, y = y->next, i++) {
+		if (!tree_equal(x, y, why, len)) {
+			size_t k = strlen(why);
+
+			snprintf(why + k, len - k, " (at element %zu)", i);
+			return 0;
+		}
+	}
+	return x == NULL && y == NULL;
+}
+
+static char *write_ok(const struct jt_node *n, size_t *len)
+{
+	char *out = NULL;
+	int rc = jt_write(n, &out, len);
+
+	if (rc != 0)
+		fail_msg("jt_write: %d", rc);
+	assert_non_null(out);
+	assert_int_equal(strlen(out), *len);
+	return out;
+}
+
+static const struct {
+	const char *doc;
+	const char *want;
+} write_cases[] = {
+	{ "{\"a\":1,\"b\":[true,false,null],\"c\":{},\"d\":[]}",
+	  "{\"a\":1,\"b\":[true,false,null],\"c\":{},\"d\":[]}" },
+	/* whitespace goes, member order stays */
+	{ " { \"z\" : 1 ,\n\t\"a\" : [ ] , \"m\":\"x\" }\r\n",
+	  "{\"z\":1,\"a\":[],\"m\":\"x\"}" },
+	{ "\"\"", "\"\"" },
+	{ "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"",
+	  "\"a\\\"b\\\\c/d\\b\\f\\n\\r\\t\"" },
+	/* other control characters as \u00xx; DEL and above as they are */
+	{ "\"\\u0001\\u001f\\u001F\\u007f x\"",
+	  "\"\\u0001\\u001f\\u001f\x7f x\"" },
+	{ "\"\\u00e9\\u20AC\\ud83d\\ude00\\uDBFF\\uDFFF\"",
+	  "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"" },
+	{ "\"\xc3\xa9t\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80\"",
+	  "\"\xc3\xa9t\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80\"" },
+	{ "{\"a\\nb\":1,\"\\u00e9\":2,\"\":3,\"q\\\"\":4}",
+	  "{\"a\\nb\":1,\"\xc3\xa9\":2,\"\":3,\"q\\\"\":4}" },
+	{ "[0,-0,7,-123,9223372036854775807,-9223372036854775808]",
+	  "[0,0,7,-123,9223372036854775807,-9223372036854775808]" },
+	{ "[1.0,0.5,-0.0,1e2,1E+2,25e-2,-1.5e3,36.6,0.1,38.00]",
+	  "[1.0,0.5,-0.0,100.0,100.0,0.25,-1500.0,36.6,0.1,38.0]" },
+	/* past int64, huge, tiny, denormal, underflow, 16 and 17 digits */
+	{ "[9223372036854775808,-9223372036854775809,"
+	  "123456789012345678901234567890]",
+	  "[9.223372036854776e+18,-9.223372036854776e+18,"
+	  "1.2345678901234568e+29]" },
+	{ "[1.7976931348623157e308,2.2250738585072014e-308,4.9e-324,"
+	  "1e-999,1e300,1e21,1e15,123456789012345.6]",
+	  "[1.7976931348623157e+308,2.2250738585072014e-308,"
+	  "4.94065645841247e-324,0.0,1e+300,1e+21,1e+15,"
+	  "123456789012345.6]" },
+	{ "[0.30000000000000004,0.1e1,3.141592653589793,-2.5e-5]",
+	  "[0.30000000000000004,1.0,3.141592653589793,-2.5e-05]" },
+	{ "[[[]],{\"a\":{\"b\":[{\"c\":null}]}},[1,[2,[3,{}]]]]",
+	  "[[[]],{\"a\":{\"b\":[{\"c\":null}]}},[1,[2,[3,{}]]]]" },
+	{ "{\"version\":7,\"persons\":[{\"id\":\"p1\",\"name\":"
+	  "\"Chen \\\"Hao\\\"\",\"blocked\":false}],\"credentials\":[]}",
+	  "{\"version\":7,\"persons\":[{\"id\":\"p1\",\"name\":"
+	  "\"Chen \\\"Hao\\\"\",\"blocked\":false}],\"credentials\":[]}" },
+	{ "true", "true" },
+	{ "-42", "-42" },
+};
+
+/* Exact output, the round trip to an equal tree, and writing the re-read
+ * tree gives the same bytes. */
+static void test_write_round_trip(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(write_cases) / sizeof(write_cases[0]);
+	     i++) {
+		struct jt_doc *d = parse_ok(write_cases[i].doc,
+					    strlen(write_cases[i].doc));
+		struct jt_doc *d2;
+		char *out, *out2, why[512] = "";
+		size_t len, len2;
+
+		out = write_ok(jt_root(d), &len);
+		if (strcmp(out, write_cases[i].want) != 0)
+			fail_msg("case %zu: wrote %s\n              want %s", i,
+				 out, write_cases[i].want);
+		d2 = parse_ok(out, len);
+		if (!tree_equal(jt_root(d), jt_root(d2), why, sizeof(why)))
+			fail_msg("case %zu: read back differs: %s", i, why);
+		out2 = write_ok(jt_root(d2), &len2);
+		assert_int_equal(len2, len);
+		assert_memory_equal(out2, out, len);
+		free(out);
+		free(out2);
+		jt_free(d);
+		jt_free(d2);
+	}
+}
+
+/* A member alone, and several values into one buffer. */
+static void test_write_parts(void **state)
+{
+	static const char doc[] = "{\"lists\": {\"mode\": \"snapshot\", "
+				  "\"registry\": {\"persons\": [ {\"id\": "
+				  "\"p1\"} ]}}, \"n\": 2.50}";
+	struct jt_doc *d = parse_ok(doc, strlen(doc));
+	const struct jt_node *r = jt_root(d);
+	struct jt_buf b = { 0 };
+	char *out;
+	size_t len;
+
+	(void)state;
+	out = write_ok(jt_get(jt_get(r, "lists"), "registry"), &len);
+	assert_string_equal(out, "{\"persons\":[{\"id\":\"p1\"}]}");
+	free(out);
+	out = write_ok(jt_get(r, "n"), &len);
+	assert_string_equal(out, "2.5");
+	free(out);
+
+	jt_buf_str(&b, "k\"\x01", 3);
+	jt_buf_node(&b, jt_get(r, "n"));
+	jt_buf_str(&b, "", 0);
+	assert_int_equal(b.err, 0);
+	assert_string_equal(b.p, "\"k\\\"\\u0001\"2.5\"\"");
+	assert_int_equal(b.len, strlen(b.p));
+	free(b.p);
+	jt_free(d);
+}
+
+/* Growth far past the first allocation; every element read back. */
+static void test_write_big(void **state)
+{
+	enum { N = 50000 };
+	size_t cap = (size_t)N * 48 + 16, o = 0, len;
+	char *text = malloc(cap), *out, why[512] = "";
+	struct jt_doc *d, *d2;
+
+	(void)state;
+	assert_non_null(text);
+	text[o++] = '[';
+	for (int i = 0; i < N; i++)
+		o += (size_t)snprintf(text + o, cap - o,
+				      "%s{\"v\":\"c%d\\n\",\"x\":%d.25}",
+				      i ? "," : "", i, i);
+	text[o++] = ']';
+	d = parse_ok(text, o);
+	out = write_ok(jt_root(d), &len);
+	/* already compact: the same text */
+	assert_int_equal(len, o);
+	assert_memory_equal(out, text, o);
+	d2 = parse_ok(out, len);
+	if (!tree_equal(jt_root(d), jt_root(d2), why, sizeof(why)))
+		fail_msg("read back differs: %s", why);
+	free(out);
+	free(text);
+	jt_free(d);
+	jt_free(d2);
+}
+
+/* What the parser would refuse, the writer refuses too: a tree built by
+ * hand may hold it. */
+static void test_write_errors(void **state)
+{
+	struct jt_node nodes[JT_MAX_DEPTH + 1];
+	struct jt_node num = { .type = JT_NUMBER };
+	struct jt_buf b = { 0 };
+	char *out = (char *)"x";
+	size_t len = 9;
+
+	(void)state;
+	num.num = NAN;
+	assert_int_equal(jt_write(&num, &out, &len), -EINVAL);
+	assert_null(out);
+	assert_int_equal(len, 0);
+	num.num = -INFINITY;
+	assert_int_equal(jt_write(&num, &out, &len), -EINVAL);
+	num.type = (enum jt_type)99;
+	assert_int_equal(jt_write(&num, &out, &len), -EINVAL);
+	assert_int_equal(jt_write(NULL, &out, &len), -EINVAL);
+
+	/* JT_MAX_DEPTH nested arrays are written, one more is not */
+	memset(nodes, 0, sizeof(nodes));
+	for (int i = 0; i <= JT_MAX_DEPTH; i++) {
+		nodes[i].type = JT_ARRAY;
+		if (i < JT_MAX_DEPTH) {
+			nodes[i].kids = &nodes[i + 1];
+			nodes[i].n = 1;
+		}
+	}
+	assert_int_equal(jt_write(&nodes[1], &out, &len), 0);
+	assert_int_equal(len, 2 * JT_MAX_DEPTH);
+	free(out);
+	assert_int_equal(jt_write(&nodes[0], &out, &len), -E2BIG);
+	assert_null(out);
+
+	/* the first error sticks; later appends do nothing */
+	num.type = JT_NUMBER;
+	num.num = NAN;
+	jt_buf_str(&b, "a", 1);
+	jt_buf_node(&b, &num);
+	jt_buf_str(&b, "b", 1);
+	assert_int_equal(b.err, -EINVAL);
+	assert_string_equal(b.p, "\"a\"");
+	free(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +902,10 @@ int main(void)
 		cmocka_unit_test(test_get),
 		cmocka_unit_test(test_type_names),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_write_round_trip),
+		cmocka_unit_test(test_write_parts),
+		cmocka_unit_test(test_write_big),
+		cmocka_unit_test(test_write_errors),
 	};
 
 	return cmocka_run_group_tests_name("jsontree", tests, NULL, NULL);

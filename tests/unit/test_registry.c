@@ -1,8 +1,10 @@
 /* registry: parse errors of both formats (message, line and field exact),
  * imports (references, merge and replace, versions, nothing applied on
  * error, stable pid/hid), times, the in-memory lookup at its boundaries,
- * export -> import round trips, and the database helpers.  Real SQLite
- * files in a fresh directory. */
+ * export -> import round trips, the database helpers, and remote lists
+ * updates (snapshot, delta, replay, wrong base, every refusal with its
+ * JSON path, nothing changed on any).  Real SQLite files in a fresh
+ * directory. */
 #include <errno.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "jsontree.h"
 #include "registry.h"
 
 static char dir[64];
@@ -1062,6 +1065,461 @@ static void test_db(void **state)
 	assert_non_null(strstr(err, "schema version 2 is newer"));
 }
 
+/* --- remote lists updates ----------------------------------------------------- */
+
+/* version 5: h3 is a room h1 lets; v1 is h2's visitor */
+static const char lists_base[] =
+	"{'version': 5,"
+	" 'households': [{'id': 'h1'}, {'id': 'h2'},"
+	"  {'id': 'h3', 'landlord': 'h1'}],"
+	" 'persons': [{'id': 'p1', 'household': 'h1', 'role': 'resident'},"
+	"  {'id': 'p2', 'household': 'h1', 'role': 'resident'},"
+	"  {'id': 't1', 'household': 'h3', 'role': 'tenant'},"
+	"  {'id': 'v1', 'role': 'visitor', 'host': 'h2'},"
+	"  {'id': 's1', 'role': 'staff'}],"
+	" 'credentials': [{'value': 'A', 'kind': 'card', 'person': 'p1'},"
+	"  {'value': 'B', 'kind': 'card', 'person': 'p1'},"
+	"  {'value': 'C', 'kind': 'card', 'person': 'p2'},"
+	"  {'value': 'T', 'kind': 'card', 'person': 't1'},"
+	"  {'value': 'V', 'kind': 'qr', 'person': 'v1'},"
+	"  {'value': 'S', 'kind': 'card', 'person': 's1', 'revoked': true}]}";
+
+static const char lists_base_summary[] =
+	"h1 h2 h3<h1 | p1:resident@h1 p2:resident@h1 s1:staff t1:tenant@h3 "
+	"v1:visitor^h2 | A:card>p1 B:card>p1 C:card>p2 S:card>s1! T:card>t1 "
+	"V:qr>v1";
+
+/* JSON written with ' for " (no value here holds a quote). */
+static char *dq(const char *s)
+{
+	char *d = strdup(s);
+
+	assert_non_null(d);
+	for (char *p = d; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	return d;
+}
+
+/* The registry in one line, every table sorted by id:
+ * "h3<landlord | p:role@household^host | value:kind>person!revoked". */
+static char *summary(const char *name)
+{
+	static const char *const sql[] = {
+		"SELECT h.id, coalesce('<' || l.id, '') FROM household h"
+		" LEFT JOIN household l ON l.hid = h.landlord ORDER BY h.id",
+		"SELECT p.id, ':' || p.role || coalesce('@' || h.id, '') ||"
+		" coalesce('^' || o.id, '') FROM person p"
+		" LEFT JOIN household h ON h.hid = p.hid"
+		" LEFT JOIN household o ON o.hid = p.host ORDER BY p.id",
+		"SELECT c.value, ':' || c.kind || '>' || p.id ||"
+		" CASE WHEN c.revoked THEN '!' ELSE '' END FROM credential c"
+		" JOIN person p ON p.pid = c.pid ORDER BY c.value",
+	};
+	char path[128], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	sqlite3 *raw;
+
+	assert_non_null(f);
+	path_of(path, sizeof(path), name);
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	for (size_t t = 0; t < 3; t++) {
+		sqlite3_stmt *st;
+		int first = 1;
+
+		assert_int_equal(sqlite3_prepare_v2(raw, sql[t], -1, &st, NULL),
+				 SQLITE_OK);
+		if (t > 0)
+			fputs(" |", f);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			fprintf(f, "%s%s%s", first && t == 0 ? "" : " ",
+				sqlite3_column_text(st, 0),
+				sqlite3_column_text(st, 1));
+			first = 0;
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(raw);
+	fclose(f);
+	return buf;
+}
+
+/* As a gate would show them: [FILE:]LINE: FIELD: message.  Errors in
+ * the document name no file. */
+static void on_lists_error(void *ctx, const char *file, int line,
+			   const char *field, const char *msg)
+{
+	struct errs *e = ctx;
+	size_t room = sizeof(e->buf) - e->len;
+	int k = snprintf(e->buf + e->len, room, "%s%s%d: %s%s%s\n",
+			 file ? file : "", file ? ":" : "", line,
+			 field ? field : "", field ? ": " : "", msg);
+
+	e->n++;
+	e->len += (size_t)k < room ? (size_t)k : room - 1;
+}
+
+/* Apply the "lists" member of doc (a signed document's JSON with ' for
+ * "), at the document's "version". */
+static int apply_doc(struct reg_db *db, const char *doc, struct errs *e,
+		     int64_t *in_force)
+{
+	char *text = dq(doc), err[256];
+	struct jt_doc *d;
+	const struct jt_node *v;
+	int rc;
+
+	if (jt_parse(text, strlen(text), &d, err, sizeof(err)) != 0)
+		fail_msg("test document: %s: %s", err, text);
+	v = jt_get(jt_root(d), "version");
+	assert_non_null(v);
+	rc = reg_apply_lists(db, jt_get(jt_root(d), "lists"), v->i,
+			     on_lists_error, e, in_force);
+	jt_free(d);
+	free(text);
+	return rc;
+}
+
+struct lists_case {
+	const char *doc;
+	int want;		/* 0, -EALREADY, -ESTALE or errors */
+	const char *errors;	/* all of them, exactly */
+	const char *after;	/* the summary; NULL: as before */
+};
+
+static const struct lists_case lists_cases[] = {
+	/* snapshots: the whole registry, kept ids keep their keys */
+	{ "{'version': 6, 'lists': {'mode': 'snapshot', 'registry': {"
+	  "'households': [{'id': 'h1'}, {'id': 'h9', 'landlord': 'h1'}],"
+	  "'persons': [{'id': 'p1', 'household': 'h9', 'role': 'tenant'},"
+	  "{'id': 'n1', 'role': 'courier'}],"
+	  "'credentials': [{'value': 'A', 'kind': 'qr', 'person': 'p1'},"
+	  "{'value': 'N', 'kind': 'card', 'person': 'n1'}]}}}",
+	  0, "", "h1 h9<h1 | n1:courier p1:tenant@h9 | A:qr>p1 N:card>n1" },
+	/* a table left out is emptied; the document's own version agrees */
+	{ "{'version': 9, 'lists': {'mode': 'snapshot', 'registry': {"
+	  "'version': 9, 'persons': [{'id': 'x', 'role': 'staff'}]}}}",
+	  0, "", " | x:staff |" },
+	{ "{'version': 6, 'lists': {'mode': 'snapshot', 'registry': {}}}",
+	  0, "", " | |" },
+	{ "{'version': 6, 'lists': {'mode': 'snapshot', 'registry': {"
+	  "'persons': [{'id': 'p1', 'household': 'h1', 'role': 'resident'}],"
+	  "'credentials': [{'value': 'A', 'kind': 'card', 'person': 'p9'}]"
+	  "}}}",
+	  2, "1: $.lists.registry.persons[0].household: no household \"h1\" "
+	  "in the snapshot (it replaces the whole registry)\n"
+	  "1: $.lists.registry.credentials[0].person: no person \"p9\" in the "
+	  "snapshot (it replaces the whole registry)\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'snapshot', 'registry': {"
+	  "'version': 7}}}",
+	  1, "1: $.lists.registry.version: 7 differs from the update's "
+	  "version 6 (leave it out)\n", NULL },
+	/* invalid rows, with the lines of the signed document */
+	{ "{'version': 6,\n 'lists': {'mode': 'snapshot', 'registry': {\n"
+	  "  'persons': [{'id': 'p1', 'role': 'staff'},\n"
+	  "   {'id': 'p2', 'role': 'landlord', 'quarantine_untill': 1},\n"
+	  "   {'id': 'p1', 'role': 'staff'}],\n"
+	  "  'credentials': [{'value': 'A B', 'person': 'p1'}]}}}",
+	  5, "4: $.lists.registry.persons[1].role: unknown role \"landlord\" "
+	  "(resident, tenant, visitor, staff or courier)\n"
+	  "4: $.lists.registry.persons[1].quarantine_untill: unknown field; a "
+	  "person has id, household, role, valid_from, valid_until, host, "
+	  "quarantine_until, observation_until, blocked, name\n"
+	  "5: $.lists.registry.persons[2].id: person \"p1\" is also "
+	  "$.lists.registry.persons[0] at line 3\n"
+	  "6: $.lists.registry.credentials[0].value: only printable ASCII "
+	  "without spaces is allowed\n"
+	  "6: $.lists.registry.credentials[0].kind: missing\n", NULL },
+
+	/* deltas: upsert merges, then remove */
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'persons': [{'id': 'p3', 'household': 'h2',"
+	  "'role': 'resident'}, {'id': 's1', 'role': 'staff'}],"
+	  "'credentials': [{'value': 'D', 'kind': 'card', 'person': 'p3'}]},"
+	  "'remove': {'persons': ['p2'], 'credentials': ['B']}}}",
+	  0, "", "h1 h2 h3<h1 | p1:resident@h1 p3:resident@h2 s1:staff "
+	  "t1:tenant@h3 v1:visitor^h2 | A:card>p1 D:card>p3 S:card>s1! "
+	  "T:card>t1 V:qr>v1" },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'credentials': ['V', 'S']}}}",
+	  0, "", "h1 h2 h3<h1 | p1:resident@h1 p2:resident@h1 s1:staff "
+	  "t1:tenant@h3 v1:visitor^h2 | A:card>p1 B:card>p1 C:card>p2 "
+	  "T:card>t1" },
+	{ "{'version': 70, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'credentials': [{'value': 'S', 'kind': 'card',"
+	  "'person': 's1'}]}}}",
+	  0, "", "h1 h2 h3<h1 | p1:resident@h1 p2:resident@h1 s1:staff "
+	  "t1:tenant@h3 v1:visitor^h2 | A:card>p1 B:card>p1 C:card>p2 "
+	  "S:card>s1 T:card>t1 V:qr>v1" },
+	/* a household goes with whatever used it, or after it moved */
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'households': ['h1', 'h3'],"
+	  "'persons': ['p1', 'p2', 't1']}}}",
+	  0, "", "h2 | s1:staff v1:visitor^h2 | S:card>s1! V:qr>v1" },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'persons': [{'id': 'v1', 'role': 'visitor',"
+	  "'host': 'h1'}]}, 'remove': {'households': ['h2']}}}",
+	  0, "", "h1 h3<h1 | p1:resident@h1 p2:resident@h1 s1:staff "
+	  "t1:tenant@h3 v1:visitor^h1 | A:card>p1 B:card>p1 C:card>p2 "
+	  "S:card>s1! T:card>t1 V:qr>v1" },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'households': ['h2', 'h1']}}}",
+	  2, "1: $.lists.remove.households[0]: household \"h2\" is still the "
+	  "host of person \"v1\"; remove the person too, or move it in "
+	  "upsert\n"
+	  "1: $.lists.remove.households[1]: household \"h1\" is still the "
+	  "household of person \"p1\" (and 2 more); remove the person too, "
+	  "or move it in upsert\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'households': ['h1'], 'persons': ['p1', 'p2']}}}",
+	  1, "1: $.lists.remove.households[0]: household \"h1\" is still the "
+	  "landlord of household \"h3\"; remove that too, or give it "
+	  "another landlord in upsert\n", NULL },
+	/* what is removed cannot be referred to, upserted or unknown */
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'credentials': [{'value': 'E', 'kind': 'card',"
+	  "'person': 'p2'}], 'persons': [{'id': 'p4', 'role': 'resident',"
+	  "'household': 'h2'}]},"
+	  "'remove': {'persons': ['p2'], 'households': ['h2']}}}",
+	  2, "1: $.lists.upsert.persons[0].household: household \"h2\" is "
+	  "removed by this update ($.lists.remove.households[0])\n"
+	  "1: $.lists.upsert.credentials[0].person: person \"p2\" is removed "
+	  "by this update ($.lists.remove.persons[0])\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'persons': [{'id': 's1', 'role': 'staff'}]},"
+	  "'remove': {'persons': ['p1', 's1']}}}",
+	  1, "1: $.lists.remove.persons[1]: person \"s1\" is also upserted "
+	  "($.lists.upsert.persons[0]); an update either upserts or removes "
+	  "an entry\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'persons': [{'id': 'p5', 'role': 'resident',"
+	  "'household': 'hX'}]},"
+	  "'remove': {'persons': ['p1', 'zz'], 'credentials': ['ZZ', 'C'],"
+	  "'households': ['hY']}}}",
+	  1, "1: $.lists.upsert.persons[0].household: no household \"hX\" in "
+	  "the registry or the upsert\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'persons': ['p1', 'zz'], 'credentials': ['ZZ', 'C'],"
+	  "'households': ['hY']}}}",
+	  3, "1: $.lists.remove.credentials[0]: no credential \"ZZ\" in the "
+	  "registry\n"
+	  "1: $.lists.remove.persons[1]: no person \"zz\" in the registry\n"
+	  "1: $.lists.remove.households[0]: no household \"hY\" in the "
+	  "registry\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'persons': ['p1', 'p2', 'p1', 'a b', 7, ''],"
+	  "'cards': ['A'], 'credentials': 'A'}}}",
+	  6, "1: $.lists.remove.persons[2]: person \"p1\" is also "
+	  "$.lists.remove.persons[0]\n"
+	  "1: $.lists.remove.persons[3]: \"a b\": spaces and control "
+	  "characters are not allowed\n"
+	  "1: $.lists.remove.persons[4]: expected a string, got number\n"
+	  "1: $.lists.remove.persons[5]: \"\": empty\n"
+	  "1: $.lists.remove.cards: unknown field; remove has persons, "
+	  "households and credentials\n"
+	  "1: $.lists.remove.credentials: expected an array of credential "
+	  "values, got string\n", NULL },
+
+	/* versions and bases: checked first, in this order */
+	{ "{'version': 5, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'remove': {'persons': ['p1']}}}",
+	  -EALREADY, "0: $.version: 5 is not above the registry's version "
+	  "5\n", NULL },
+	{ "{'version': 3, 'lists': {'mode': 'bogus'}}",
+	  -EALREADY, "0: $.version: 3 is not above the registry's version "
+	  "5\n", NULL },
+	{ "{'version': 7, 'lists': {'mode': 'delta', 'base': 4,"
+	  "'remove': {'persons': ['nobody']}}}",
+	  -ESTALE, "1: $.lists.base: the delta applies to registry version 4, "
+	  "but version 5 is in force\n", NULL },
+	{ "{'version': 7, 'lists': {'mode': 'delta', 'base': 6,"
+	  "'remove': {'persons': ['p1']}}}",
+	  -ESTALE, "1: $.lists.base: the delta applies to registry version 6, "
+	  "but version 5 is in force\n", NULL },
+	{ "{'version': 7, 'lists': {'mode': 'delta', 'base': 6.0}}",
+	  2, "1: $.lists.base: expected a whole number of 0 or more\n"
+	  "1: $.lists: a delta needs \"upsert\", \"remove\" or both\n", NULL },
+
+	/* the shape of lists */
+	{ "{'version': 6, 'lists': {'mode': 'full'}}",
+	  1, "1: $.lists.mode: expected \"snapshot\" or \"delta\"\n", NULL },
+	{ "{'version': 6, 'lists': {'registry': {}}}",
+	  1, "1: $.lists.mode: missing (\"snapshot\" or \"delta\")\n", NULL },
+	{ "{'version': 6, 'lists': []}",
+	  1, "1: $.lists: expected an object, got array\n", NULL },
+	{ "{'version': 6}",
+	  1, "0: $.lists: expected an object, got nothing\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'snapshot', 'base': 5,"
+	  "'registry': []}}",
+	  2, "1: $.lists.base: unknown field; a snapshot has mode and "
+	  "registry\n"
+	  "1: $.lists.registry: expected an object, got array\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'snapshot'}}",
+	  1, "1: $.lists.registry: missing (the whole registry, as an "
+	  "import document)\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'registry': {},"
+	  "'upsert': [], 'remove': null}}",
+	  4, "1: $.lists.registry: unknown field; a delta has mode, base, "
+	  "upsert and remove\n"
+	  "1: $.lists.base: missing (the registry version the delta applies "
+	  "to)\n"
+	  "1: $.lists.upsert: expected an object, got array\n"
+	  "1: $.lists.remove: expected an object, got null\n", NULL },
+	{ "{'version': 6, 'lists': {'mode': 'delta', 'base': 5,"
+	  "'upsert': {'persons': {}, 'cards': []}}}",
+	  2, "1: $.lists.upsert.persons: expected an array, got object\n"
+	  "1: $.lists.upsert.cards: unknown field; the document has version, "
+	  "households, persons and credentials\n", NULL },
+};
+
+/* Each case on a fresh registry at version 5: the result, every error,
+ * and what the registry holds after (nothing changed on any error). */
+static void test_lists_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(lists_cases) / sizeof(lists_cases[0]);
+	     i++) {
+		const struct lists_case *c = &lists_cases[i];
+		struct errs e = { .len = 0 };
+		char name[32], *base = dq(lists_base), *got;
+		int64_t in_force = -1, v;
+		struct reg_db *db;
+		int rc;
+
+		snprintf(name, sizeof(name), "lists-%zu.db", i);
+		db = open_db(name);
+		import_ok(db, 0, "base.json", base);
+		free(base);
+		rc = apply_doc(db, c->doc, &e, &in_force);
+		if (rc != c->want || strcmp(e.buf, c->errors) != 0)
+			fail_msg("case %zu: rc %d (want %d), errors:\n%s"
+				 "want:\n%s", i, rc, c->want, e.buf,
+				 c->errors);
+		v = reg_db_version(db);
+		if (rc == 0) {
+			struct jt_doc *d;
+			char *t = dq(c->doc), err[64];
+
+			assert_int_equal(jt_parse(t, strlen(t), &d, err,
+						  sizeof(err)), 0);
+			assert_int_equal(v, jt_get(jt_root(d), "version")->i);
+			jt_free(d);
+			free(t);
+		} else {
+			assert_int_equal(v, 5);
+		}
+		assert_int_equal(in_force, v);
+		got = summary(name);
+		if (strcmp(got, c->after ? c->after : lists_base_summary) != 0)
+			fail_msg("case %zu: the registry holds\n%s\nwant\n%s",
+				 i, got, c->after ? c->after :
+				 lists_base_summary);
+		free(got);
+		reg_db_close(db);
+	}
+}
+
+/* Updates one after another as a gate receives them; keys kept; what
+ * wicketd reads (reg_load, reg_lookup, the version, data_version) sees
+ * each change. */
+static void test_lists_effects(void **state)
+{
+	struct reg_db *db = open_db("effects.db");
+	struct reg_db *poller = open_db("effects.db");
+	char *base = dq(lists_base);
+	struct errs e = { .len = 0 };
+	int64_t p1, h1, in_force = 0, dv_db, dv_poll;
+	struct reg_match m;
+	struct registry *r;
+
+	(void)state;
+	import_ok(db, 0, "base.json", base);
+	free(base);
+	p1 = pid_of(db, "p1");
+	h1 = hid_of(db, "h1");
+	r = load("effects.db");
+	reg_lookup(r, "C", 0, &m);
+	assert_int_equal(m.credential, RULES_CRED_VALID);
+	reg_free(r);
+	dv_db = reg_db_data_version(db);
+	dv_poll = reg_db_data_version(poller);
+
+	/* a delta: p2 and its card go, p1 loses one card */
+	assert_int_equal(apply_doc(db, "{'version': 8, 'lists': {'mode': "
+				   "'delta', 'base': 5, 'remove': {'persons': "
+				   "['p2'], 'credentials': ['B']}}}", &e,
+				   &in_force), 0);
+	assert_string_equal(e.buf, "");
+	assert_int_equal(in_force, 8);
+	assert_int_equal(reg_db_version(db), 8);
+	assert_int_equal(reg_db_version(poller), 8);
+	/* both handles see a commit: the other's and their own */
+	assert_int_not_equal(reg_db_data_version(db), dv_db);
+	assert_int_not_equal(reg_db_data_version(poller), dv_poll);
+	dv_db = reg_db_data_version(db);
+	assert_int_equal(reg_db_data_version(db), dv_db);
+	r = load("effects.db");
+	assert_int_equal(reg_version(r), 8);
+	assert_int_equal(reg_persons(r), 4);
+	assert_int_equal(reg_credentials(r), 4);
+	reg_lookup(r, "C", 0, &m);
+	assert_int_equal(m.credential, RULES_CRED_UNKNOWN);
+	reg_lookup(r, "B", 0, &m);
+	assert_int_equal(m.credential, RULES_CRED_UNKNOWN);
+	reg_lookup(r, "A", 0, &m);
+	assert_int_equal(m.credential, RULES_CRED_VALID);
+	assert_int_equal(m.pid, p1);
+	reg_free(r);
+	assert_int_equal(pid_of(db, "p2"), -1);
+
+	/* the same again: a replay; then a delta on the old base */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(apply_doc(db, "{'version': 8, 'lists': {'mode': "
+				   "'delta', 'base': 5, 'remove': {'persons': "
+				   "['p2'], 'credentials': ['B']}}}", &e,
+				   &in_force), -EALREADY);
+	assert_int_equal(in_force, 8);
+	assert_int_equal(apply_doc(db, "{'version': 9, 'lists': {'mode': "
+				   "'delta', 'base': 5, 'remove': {"
+				   "'persons': ['p1']}}}", &e, &in_force),
+			 -ESTALE);
+	assert_int_equal(in_force, 8);
+	assert_int_equal(e.n, 2);
+	assert_int_equal(reg_db_data_version(db), dv_db);
+
+	/* a snapshot: p1 and h1 stay the same keys, the rest goes */
+	assert_int_equal(apply_doc(db, "{'version': 12, 'lists': {'mode': "
+				   "'snapshot', 'registry': {'households': "
+				   "[{'id': 'h1'}], 'persons': [{'id': 'p1', "
+				   "'household': 'h1', 'role': 'resident'}], "
+				   "'credentials': [{'value': 'Z', 'kind': "
+				   "'card', 'person': 'p1'}]}}}", &e,
+				   &in_force), 0);
+	assert_int_equal(in_force, 12);
+	assert_int_equal(pid_of(db, "p1"), p1);
+	assert_int_equal(hid_of(db, "h1"), h1);
+	r = load("effects.db");
+	assert_int_equal(reg_version(r), 12);
+	assert_int_equal(reg_households(r), 1);
+	assert_int_equal(reg_persons(r), 1);
+	assert_int_equal(reg_credentials(r), 1);
+	reg_lookup(r, "A", 0, &m);
+	assert_int_equal(m.credential, RULES_CRED_UNKNOWN);
+	reg_lookup(r, "Z", 0, &m);
+	assert_int_equal(m.credential, RULES_CRED_VALID);
+	assert_int_equal(m.pid, p1);
+	assert_int_equal(m.hid, h1);
+	reg_free(r);
+	assert_int_not_equal(reg_db_data_version(db), dv_db);
+
+	/* an ordinary import after an update takes the next version */
+	import_ok(poller, 0, "x.csv", "id\nhx\n");
+	assert_int_equal(reg_db_version(db), 13);
+	reg_db_close(poller);
+	reg_db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1075,6 +1533,8 @@ int main(void)
 		cmocka_unit_test(test_lookup_many),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_db),
+		cmocka_unit_test(test_lists_cases),
+		cmocka_unit_test(test_lists_effects),
 	};
 
 	return cmocka_run_group_tests_name("registry", tests, setup, teardown);
