@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "admin.h"
 #include "config.h"
 #include "confval.h"
 #include "log.h"
@@ -136,6 +137,9 @@ static void parse_wicketd(struct ctx *x, const struct ini_section *s)
 				FAIL_AT(x, it,
 					"%s: '%s' must be 1-32 of a-z A-Z 0-9 - _ (it is part of MQTT topics)",
 					it->key, it->value);
+			else if (it->key[0] == 'g' && strcmp(it->value, "all") == 0)
+				FAIL_AT(x, it,
+					"gate: 'all' is reserved: wicket/SITE/all/ topics address every gate of a site");
 			set_str(it->key[0] == 's' ? &c->site : &c->gate,
 				it->value);
 		} else if (strcmp(it->key, "state_dir") == 0) {
@@ -413,6 +417,50 @@ static void parse_ledger(struct ctx *x, const struct ini_section *s)
 		fail(x, s->file, s->line,
 		     "[ledger]: outbox_max_age_days (%ld) is longer than retention_days (%ld)",
 		     l->outbox_max_age_days, l->retention_days);
+}
+
+/* [admin]: remote administration over MQTT; the keys file is checked
+ * now, so a bad line is a config error at its own line. */
+static void parse_admin(struct ctx *x, const struct ini_section *s)
+{
+	struct conf_admin *a = &x->c->admin;
+	const struct wk_conf_item *keys_item = NULL;
+
+	a->enabled = 1;
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+
+		if (strcmp(it->key, "keys") == 0) {
+			free(a->keys);
+			a->keys = path_from(x, it->value);
+			keys_item = it;
+		} else if (strcmp(it->key, "enabled") == 0) {
+			if (cv_bool(it->value, &a->enabled) < 0)
+				FAIL_AT(x, it, "enabled: '%s' is not yes or no",
+					it->value);
+		} else {
+			unknown_key(x, s, it);
+		}
+	}
+	if (a->keys == NULL)
+		a->keys = strdup(WICKET_SYSCONFDIR "/wicket/admin-keys");
+	if (a->enabled && a->keys) {
+		struct admin_keys *k;
+		char err[512];
+
+		if (admin_keys_load(a->keys, &k, err, sizeof(err)) < 0) {
+			if (keys_item)
+				FAIL_AT(x, keys_item, "keys: %s", err);
+			else
+				fail(x, s->file, s->line, "[admin]: %s", err);
+		} else {
+			if (admin_keys_count(k) == 0)
+				fail(x, s->file, s->line,
+				     "[admin]: %s holds no key: every update would be refused",
+				     a->keys);
+			admin_keys_free(k);
+		}
+	}
 }
 
 static void parse_privacy(struct ctx *x, const struct ini_section *s)
@@ -749,6 +797,8 @@ int conf_load(const char *path, struct conf **out, conf_error_fn err,
 			parse_ledger(&x, s);
 		} else if (strcmp(s->name, "privacy") == 0) {
 			parse_privacy(&x, s);
+		} else if (strcmp(s->name, "admin") == 0) {
+			parse_admin(&x, s);
 		} else if (strcmp(s->name, "wicketd") != 0 &&
 			   strcmp(s->name, "mqtt") != 0 &&
 			   named(s->name, "device") == NULL) {
@@ -813,6 +863,7 @@ void conf_free(struct conf *c)
 	free(c->rules);
 	free(c->control_socket);
 	free(c->control_group);
+	free(c->admin.keys);
 	free(c->file);
 	free(c);
 }

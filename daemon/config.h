@@ -70,6 +70,13 @@ struct conf_ledger {
 	int report_minute;	/* minutes after local midnight */
 };
 
+/* [admin]: signed remote updates over MQTT (docs/admin.md); off without
+ * the section */
+struct conf_admin {
+	int enabled;
+	char *keys;		/* the admin keys file */
+};
+
 struct conf_privacy {
 	char *key_file;		/* NULL: state_dir/privacy.key, made if missing */
 	int publish_credential;
@@ -91,6 +98,7 @@ struct conf {
 	struct conf_mqtt mqtt;
 	struct conf_ledger ledger;
 	struct conf_privacy privacy;
+	struct conf_admin admin;
 	size_t n_devices;
 	struct conf_device *devices;
 	size_t n_lanes;

@@ -697,3 +697,8 @@ size_t control_watchers(const struct control *c)
 {
 	return c ? c->n_watchers : 0;
 }
+
+size_t control_clients(const struct control *c)
+{
+	return c ? c->n_clients : 0;
+}

@@ -74,5 +74,7 @@ void control_close(struct control *c);
  * connection; one too slow to keep up is disconnected.  Accepts NULL. */
 void control_broadcast(struct control *c, const char *line);
 size_t control_watchers(const struct control *c);
+/* Connections open now (the asking one included). */
+size_t control_clients(const struct control *c);
 
 #endif

@@ -46,6 +46,7 @@
 #include "plugin.h"
 #include "privacy.h"
 #include "registry.h"
+#include "remote.h"
 #include "rules.h"
 
 #define MAINTAIN_MS (10 * 60 * 1000)
@@ -75,6 +76,7 @@ struct core {
 	struct conf *conf;
 	struct plugins *pl;
 	struct lane *lanes;
+	size_t n_lanes;		/* of lanes, which may lag conf during a reload */
 	enum dev_state *dev;
 	uint64_t lane_timer;
 	struct ledger *lg;
@@ -101,6 +103,7 @@ struct core {
 	struct history *hist;
 	int64_t hist_window_ms;
 	struct control *ctl;
+	struct remote *remote;	/* NULL: remote administration off */
 	int mode_runtime;	/* the mode was set by a command, not the config */
 	uint64_t watchdog_timer;
 	long watchdog_ms;	/* the ping interval; 0: no watchdog */
@@ -220,6 +223,7 @@ static void build_status(struct core *c, struct json *j, int local)
 		json_int(&b, "port", c->conf->mqtt.port);
 		json_raw(j, "broker", json_end(&b) ? b.buf : "{}");
 		json_int(j, "watchers", (int64_t)control_watchers(c->ctl));
+		json_int(j, "control_clients", (int64_t)control_clients(c->ctl));
 		json_bool(j, "watchdog", c->watchdog_ms > 0);
 	}
 }
@@ -252,6 +256,12 @@ static void watch_event(struct core *c, const struct ledger_event *ev)
 	if (ev->kind == LK_DEVICE) {
 		json_str(&j, "device", ev->device);
 		json_str(&j, "state", ev->state);
+		json_str(&j, "message", ev->message);
+		goto out;
+	}
+	if (ev->kind == LK_AUDIT) {
+		json_str(&j, "action", ev->reason);
+		json_str(&j, "result", ev->state);
 		json_str(&j, "message", ev->message);
 		goto out;
 	}
@@ -705,7 +715,19 @@ static void on_connected(void *arg)
 	struct core *c = arg;
 
 	publish_status(c);
+	remote_connected(c->remote);
 	outbox_connected(&c->ob);
+}
+
+static void on_message(void *arg, const char *topic, const void *payload,
+		       size_t len, int retained, const char *response_topic,
+		       const void *corr, size_t corr_len)
+{
+	struct core *c = arg;
+
+	if (c->remote)
+		remote_message(c->remote, topic, payload, len, retained,
+			       response_topic, corr, corr_len);
 }
 
 static void on_disconnected(void *arg)
@@ -729,6 +751,7 @@ static const struct mqtt_handlers mqtt_handlers = {
 	.disconnected = on_disconnected,
 	.acked = on_acked,
 	.refused = on_refused,
+	.message = on_message,
 };
 
 /* --- rules, registry and history --------------------------------------- */
@@ -927,6 +950,9 @@ static void swap_rules(struct core *c, struct rules *r)
 
 	rules_free(c->rules);
 	c->rules = r;
+	/* (during a reload c->lanes are still the old config's) */
+	for (size_t i = 0; c->lanes && i < c->n_lanes; i++)
+		c->lanes[i].retest_ms = rules_retest_window_ms(r);
 	c->hist_window_ms = new_s * 1000;
 	if (new_s > old_s)
 		fill_history(c, old_s, new_s);
@@ -1147,6 +1173,139 @@ static void start_watchdog(struct core *c)
 		 c->watchdog_ms);
 }
 
+/* --- remote administration (remote.c) --------------------------------- */
+
+static int64_t host_rules_version(void *arg)
+{
+	struct core *c = arg;
+
+	return c->rules ? rules_version(c->rules) : 0;
+}
+
+static void host_swap_rules(void *arg, struct rules *r)
+{
+	swap_rules(arg, r);
+	publish_status(arg);
+}
+
+static int64_t host_registry_version(void *arg)
+{
+	struct core *c = arg;
+
+	return c->regdb ? reg_db_version(c->regdb) : 0;
+}
+
+static int host_open(void *arg, const char *lane, const char *by,
+		     const char **code, char *msg, size_t msglen)
+{
+	struct core *c = arg;
+	int rc;
+
+	for (size_t i = 0; i < c->conf->n_lanes; i++) {
+		if (strcmp(c->conf->lanes[i].name, lane) != 0)
+			continue;
+		rc = manual_open(c, (int)i, "remote_open", by);
+		if (rc == -ENODEV) {
+			*code = "bad_command";
+			snprintf(msg, msglen, "lane %s has no gate to open", lane);
+		} else if (rc < 0) {
+			*code = "internal_error";
+			snprintf(msg, msglen, "%s", strerror(-rc));
+		}
+		return rc;
+	}
+	*code = "bad_command";
+	snprintf(msg, msglen, "no lane '%.60s'", lane);
+	return -ENOENT;
+}
+
+static void host_set_mode(void *arg, enum rules_mode m, const char *by)
+{
+	set_mode(arg, m, by);
+}
+
+static void host_status(void *arg, struct json *j)
+{
+	build_status(arg, j, 0);
+}
+
+/* Every update and command, applied or refused: in the log (remote.c),
+ * in the ledger, to watchers and on event/audit. */
+static void host_audit(void *arg, const struct remote_audit *a)
+{
+	struct core *c = arg;
+	struct ledger_event ev;
+	struct json d;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = LK_AUDIT;
+	ev.priority = 1;
+	ev.time_ms = ev_wall_ms();
+	snprintf(ev.reason, sizeof(ev.reason), "%s", a->action);
+	snprintf(ev.state, sizeof(ev.state), "%s", a->result);
+	snprintf(ev.message, sizeof(ev.message), "%s", a->message ? a->message : "");
+	ev.rules_version = a->version;
+	json_begin(&d);
+	json_str(&d, "id", a->id);
+	if (a->key)
+		json_str(&d, "key", a->key);
+	else
+		json_null(&d, "key");
+	if (a->version > 0)
+		json_int(&d, "version", a->version);
+	else
+		json_null(&d, "version");
+	if (a->error)
+		json_str(&d, "error", a->error);
+	else
+		json_null(&d, "error");
+	json_str(&d, "topic", a->topic);
+	if (a->cmd)
+		json_str(&d, "cmd", a->cmd);
+	else
+		json_null(&d, "cmd");
+	if (a->nonce)
+		json_str(&d, "nonce", a->nonce);
+	else
+		json_null(&d, "nonce");
+	if (json_end(&d) && d.len < sizeof(ev.detail))
+		memcpy(ev.detail, d.buf, d.len + 1);
+	else
+		snprintf(ev.detail, sizeof(ev.detail), "{}");
+	submit(c, &ev, 0);
+}
+
+static const struct remote_host remote_host = {
+	.rules_version = host_rules_version,
+	.swap_rules = host_swap_rules,
+	.registry_version = host_registry_version,
+	.open = host_open,
+	.set_mode = host_set_mode,
+	.status = host_status,
+	.audit = host_audit,
+};
+
+/* [admin] in force: remote.c with its keys and store; the rules it stored
+ * take over from an older rules file. */
+static int open_remote(struct core *c)
+{
+	struct remote_host h = remote_host;
+	struct rules *stored;
+	int rc;
+
+	h.arg = c;
+	rc = remote_new(c->conf, &h, &c->remote);
+	if (rc < 0 || c->remote == NULL)
+		return rc;
+	stored = remote_stored_rules(c->remote, c->conf->rules,
+				     c->rules ? rules_version(c->rules) : 0);
+	if (stored) {
+		rules_free(c->rules);
+		c->rules = stored;
+	}
+	return 0;
+}
+
 /* --- configuration in force -------------------------------------------- */
 
 /* Build lanes and device states for c->conf and start its plugins. */
@@ -1157,6 +1316,7 @@ static int apply(struct core *c)
 	free(c->lanes);
 	free(c->dev);
 	c->lanes = calloc(c->conf->n_lanes, sizeof(*c->lanes));
+	c->n_lanes = c->lanes ? c->conf->n_lanes : 0;
 	c->dev = calloc(c->conf->n_devices ? c->conf->n_devices : 1,
 			sizeof(*c->dev));
 	if (c->lanes == NULL || c->dev == NULL)
@@ -1336,6 +1496,7 @@ static int open_outputs(struct core *c)
 		rc = mqtt_new(c->loop, c->conf, &mqtt_handlers, c, &c->mq);
 		if (rc < 0)
 			return rc;
+		remote_attach(c->remote, c->mq);
 	}
 	outbox_init(&c->ob, c->lg, c->mq, c->conf->site, c->conf->gate,
 		    &c->privacy);
@@ -1387,6 +1548,7 @@ static void reload(struct core *c)
 	struct plugins *npl;
 	struct rules *nr = NULL;
 	int rc, reopen_ledger, reopen_mqtt, reopen_registry, reopen_control;
+	int reopen_remote;
 	enum rules_mode conf_mode;
 
 	notify_send("RELOADING=1");
@@ -1433,6 +1595,11 @@ static void reload(struct core *c)
 			memcmp(&c->conf->ledger, &nc->ledger, sizeof(nc->ledger)) != 0;
 	reopen_registry = strcmp(c->conf->state_dir, nc->state_dir) != 0;
 	reopen_mqtt = mqtt_changed(c->conf, nc);
+	reopen_remote = reopen_mqtt || reopen_registry ||
+			c->conf->admin.enabled != nc->admin.enabled ||
+			str_differ(c->conf->admin.keys, nc->admin.keys);
+	/* new subscriptions come with a new link */
+	reopen_mqtt = reopen_mqtt || reopen_remote;
 	reopen_control = str_differ(c->conf->control_socket, nc->control_socket) ||
 			 str_differ(c->conf->control_group, nc->control_group);
 	conf_mode = c->conf->mode;
@@ -1460,6 +1627,25 @@ static void reload(struct core *c)
 	c->conf = nc;
 	if (reopen_ledger && open_ledger(c) < 0)
 		log_err("ledger: cannot open; passages are decided but NOT recorded");
+	if (reopen_remote) {
+		struct remote_host h = remote_host;
+
+		remote_free(c->remote);
+		c->remote = NULL;
+		h.arg = c;
+		if (remote_new(nc, &h, &c->remote) < 0)
+			log_err("reload: remote administration is off");
+	}
+	if (c->remote) {
+		/* rules a remote update stored stay over an older file */
+		struct rules *stored = remote_stored_rules(c->remote, nc->rules,
+							   rules_version(nr));
+
+		if (stored) {
+			rules_free(nr);
+			nr = stored;
+		}
+	}
 	/* the passages in flight were decided by the old rules above */
 	swap_rules(c, nr);
 	/* a mode set by a command stays until the config's own mode changes */
@@ -1481,6 +1667,8 @@ static void reload(struct core *c)
 	if (reopen_mqtt && nc->mqtt.enabled &&
 	    mqtt_new(c->loop, nc, &mqtt_handlers, c, &c->mq) < 0)
 		log_err("mqtt: cannot start");
+	if (reopen_mqtt)
+		remote_attach(c->remote, c->mq);
 	if (reopen_ledger || reopen_mqtt)
 		outbox_init(&c->ob, c->lg, c->mq, nc->site, nc->gate,
 			    &c->privacy);
@@ -1557,6 +1745,9 @@ int core_new(const char *config_path, struct core **out)
 	log_notice("rules version %lld from %s: %zu rule(s)",
 		   (long long)rules_version(c->rules), c->conf->rules,
 		   rules_count(c->rules));
+	rc = open_remote(c);
+	if (rc < 0)
+		goto fail;
 	rc = open_outputs(c);
 	if (rc < 0)
 		goto fail;
@@ -1620,6 +1811,8 @@ void core_free(struct core *c)
 	c->pl = NULL;
 	mqtt_free(c->mq);
 	c->mq = NULL;
+	remote_free(c->remote);
+	c->remote = NULL;
 	control_close(c->ctl);
 	c->ctl = NULL;
 	if (c->loop) {

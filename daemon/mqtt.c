@@ -105,6 +105,8 @@ struct mqtt {
 	uint8_t refused_seen[16];	/* PUBACK reasons 0x80.. logged */
 	uint64_t retry_timer, misc_timer;
 	int64_t connect_started;
+	char **subs;		/* full topics subscribed at every connect */
+	size_t n_subs;
 };
 
 static void schedule(struct mqtt *m);
@@ -319,8 +321,41 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 		   ssl ? ", " : "", ssl ? SSL_get_version(ssl) : "",
 		   m->c.clean_session ? "" : (flags & 1) ?
 		   ", session resumed" : ", new session");
+	for (size_t i = 0; i < m->n_subs; i++) {
+		int r = mosquitto_subscribe_v5(mosq, NULL, m->subs[i], 1, 0, NULL);
+
+		if (r != MOSQ_ERR_SUCCESS)
+			log_warn("mqtt: cannot subscribe to %s: %s", m->subs[i],
+				 mosquitto_strerror(r));
+	}
 	if (m->h.connected)
 		m->h.connected(m->arg);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj,
+		       const struct mosquitto_message *msg,
+		       const mosquitto_property *props)
+{
+	struct attempt *a = obj;
+	struct mqtt *m = a->m;
+	char *resp = NULL;
+	void *corr = NULL;
+	uint16_t corr_len = 0;
+
+	(void)mosq;
+	if (!a->on_loop || m->h.message == NULL)
+		return;
+	if (props) {
+		mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC,
+					       &resp, false);
+		mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA,
+					       &corr, &corr_len, false);
+	}
+	m->h.message(m->arg, msg->topic, msg->payload,
+		     msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+		     msg->retain, resp, corr, corr_len);
+	free(resp);
+	free(corr);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
@@ -572,6 +607,7 @@ static int attempt_new(struct mqtt *m, struct attempt **out)
 	mosquitto_connect_v5_callback_set(a->mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(a->mosq, on_disconnect);
 	mosquitto_publish_v5_callback_set(a->mosq, on_publish);
+	mosquitto_message_v5_callback_set(a->mosq, on_message);
 	mosquitto_log_callback_set(a->mosq, on_log);
 	snprintf(topic, sizeof(topic), "%sstatus", m->prefix);
 	rc = mosquitto_will_set(a->mosq, topic, (int)strlen(m->will), m->will,
@@ -583,8 +619,11 @@ static int attempt_new(struct mqtt *m, struct attempt **out)
 		if (c->ca_file == NULL)
 			mosquitto_int_option(a->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
 		/* checks that the files can be opened; loads them at connect */
-		rc = mosquitto_tls_set(a->mosq, c->ca_file, NULL, c->cert_file,
-				       c->key_file, no_key_password);
+		/* libmosquitto 2.0.11 refuses a NULL cafile even with
+		 * TLS_USE_OS_CERTS: name the system's CA directory then */
+		rc = mosquitto_tls_set(a->mosq, c->ca_file,
+				       c->ca_file ? NULL : "/etc/ssl/certs",
+				       c->cert_file, c->key_file, no_key_password);
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_tls_opts_set(a->mosq, 1, c->tls_version,
 						    NULL);
@@ -818,6 +857,9 @@ void mqtt_free(struct mqtt *m)
 		chan_unref(m->ch);
 	}
 	free_copy(&m->c);
+	for (size_t i = 0; i < m->n_subs; i++)
+		free(m->subs[i]);
+	free(m->subs);
 	free(m);
 }
 
@@ -836,6 +878,51 @@ const char *mqtt_protocol(const struct mqtt *m)
 	if (!mqtt_is_connected(m))
 		return NULL;
 	return m->att->proto == MQTT_PROTOCOL_V5 ? "5" : "3.1.1";
+}
+
+int mqtt_subscribe(struct mqtt *m, const char *topic)
+{
+	char **n = realloc(m->subs, (m->n_subs + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return -ENOMEM;
+	m->subs = n;
+	m->subs[m->n_subs] = strdup(topic);
+	if (m->subs[m->n_subs] == NULL)
+		return -ENOMEM;
+	m->n_subs++;
+	if (mqtt_is_connected(m)) {
+		int r = mosquitto_subscribe_v5(m->mosq, NULL, topic, 1, 0, NULL);
+
+		if (r != MOSQ_ERR_SUCCESS)
+			log_warn("mqtt: cannot subscribe to %s: %s", topic,
+				 mosquitto_strerror(r));
+		update_events(m);
+	}
+	return 0;
+}
+
+int mqtt_reply(struct mqtt *m, const char *topic, const char *payload,
+	       const void *corr, size_t corr_len)
+{
+	mosquitto_property *props = NULL;
+	int rc, mid;
+
+	if (!mqtt_is_connected(m))
+		return -ENOTCONN;
+	if (corr_len > 0 && m->att->proto == MQTT_PROTOCOL_V5 &&
+	    mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA,
+					  corr, (uint16_t)corr_len) != MOSQ_ERR_SUCCESS)
+		return -ENOMEM;
+	rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)strlen(payload),
+				  payload, 1, false, props);
+	mosquitto_property_free_all(&props);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_warn("mqtt: reply to %s: %s", topic, rc_text(rc, errno));
+		return rc == MOSQ_ERR_NO_CONN ? -ENOTCONN : -EIO;
+	}
+	update_events(m);
+	return 0;
 }
 
 int mqtt_publish(struct mqtt *m, const char *subtopic, const char *payload,

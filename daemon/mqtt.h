@@ -32,6 +32,13 @@ struct mqtt_handlers {
 	 * exceeded): it was NOT accepted and must not be taken as delivered.
 	 * wicketd logs each reason once per connection.  May be NULL. */
 	void (*refused)(void *arg, int mid, int reason);
+	/* A message on a subscribed topic (the full topic).  With MQTT 5,
+	 * response_topic and corr are the request's Response Topic and
+	 * Correlation Data properties (NULL and 0 when absent).  May be
+	 * NULL. */
+	void (*message)(void *arg, const char *topic, const void *payload,
+			size_t len, int retained, const char *response_topic,
+			const void *corr, size_t corr_len);
 };
 
 int mqtt_new(struct ev_loop *loop, const struct conf *c,
@@ -44,6 +51,13 @@ int mqtt_is_connected(const struct mqtt *m);
 /* 0 with *mid set, -ENOTCONN, or -EIO. */
 int mqtt_publish(struct mqtt *m, const char *subtopic, const char *payload,
 		 int qos, int retain, int *mid);
+/* Subscribe (QoS 1) to a full topic now if connected, and at every
+ * connect.  0 or -ENOMEM. */
+int mqtt_subscribe(struct mqtt *m, const char *topic);
+/* Publish to a full topic (a response topic) at QoS 1, not retained, with
+ * the correlation data when the link is MQTT 5.  0, -ENOTCONN, -EIO. */
+int mqtt_reply(struct mqtt *m, const char *topic, const char *payload,
+	       const void *corr, size_t corr_len);
 /* The full topic for a subtopic, for logs and tests. */
 const char *mqtt_prefix(const struct mqtt *m);
 /* The protocol of the connection, "5" or "3.1.1"; NULL when not

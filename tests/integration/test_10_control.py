@@ -21,7 +21,8 @@ PEOPLE = """
 
 def ctl_json(g, *args):
     rc, out, err = g.ctl("--json", *args, check=False)
-    assert rc == 0, (rc, out, err)
+    # status says 1 when something needs a look (a broker still connecting)
+    assert rc == 0 or (rc == 1 and args[0] == "status"), (rc, out, err)
     return json.loads(out)
 
 
@@ -186,6 +187,7 @@ def test_bad_requests(broker, gates):
     f.flush()
     r = json.loads(f.readline())
     assert r["ok"] is True and r["id"] == "q1" and r["result"]["gate"] == "g1"
+    f.close()   # the file object holds the socket open too
     s.close()
     # a line longer than the limit: answered, then the connection is closed
     r = talk(path, b'{"cmd":"status","x":"' + b"a" * 5000, read_until_close=True)
@@ -201,6 +203,9 @@ def test_bad_requests(broker, gates):
         c.connect(path)
         c.sendall(b'{"cmd":')
         c.close()
+    # until wicketd has noticed them all: only the asking connection is left
+    wait_for(lambda: talk(path, b'{"cmd":"status"}\n')[0]["result"]["control_clients"] == 1,
+             10, "the clients that left to be gone")
     many = []
     for _ in range(40):
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -214,9 +219,7 @@ def test_bad_requests(broker, gates):
         busy += r.get("error") == "busy"
     for c in many:
         c.close()
-    # 32 at once: at least 8 of the 40 refused (more while the 5 that left
-    # mid-request are still being noticed)
-    assert 8 <= busy <= 13, busy
+    assert busy == 8, busy   # 32 at once
     # after all that, wicketd still answers and still runs
     r = talk(path, b'{"cmd":"status"}\n')
     assert r[0]["ok"] is True

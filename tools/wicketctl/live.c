@@ -573,6 +573,11 @@ static void print_event(const struct jt_node *e)
 		       str_of(e, "device") ? str_of(e, "device") : "?",
 		       str_of(e, "state") ? str_of(e, "state") : "?",
 		       str_of(e, "message") ? str_of(e, "message") : "");
+	} else if (strcmp(kind, "audit") == 0) {
+		printf("%-8s  admin %s %s: %s\n", hm,
+		       str_of(e, "action") ? str_of(e, "action") : "?",
+		       str_of(e, "result") ? str_of(e, "result") : "?",
+		       str_of(e, "message") ? str_of(e, "message") : "");
 	} else if (strcmp(kind, "mode") == 0) {
 		printf("%-8s  mode %s (was %s), set by %s\n", hm,
 		       str_of(e, "mode") ? str_of(e, "mode") : "?",
