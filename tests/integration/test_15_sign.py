@@ -428,7 +428,15 @@ def test_sign_invalid_lists_refused(tmp_path, key):
     refused({"mode": "delta", "base": 1.5, "upsert": {}, "remove": []},
             ("1.5", "$.base: expected"), ("[]", "$.remove: expected an object"))
     refused({"mode": "delta"}, (None, '$: missing member "base"'),
-            (None, '$: missing member "upsert"'), (None, '$: missing member "remove"'))
+            (None, '$: a delta needs "upsert" (an import document), "remove", or both'))
+    # either alone is a delta (the gates take it)
+    for part in ({"upsert": {}}, {"remove": {}}):
+        ok = dict({"mode": "delta", "base": 1}, **part)
+        p = str(tmp_path / "ok.json")
+        json.dump(ok, open(p, "w"))
+        rc, out, err = ctl("sign", "--key", key[0], "--key-id", KEY_ID, "--site", "north",
+                           "--all", "--kind", "lists", "--version", "2", p)
+        assert rc == 0, err
     refused([1, 2], (None, "$: expected an object"))
     path = str(tmp_path / "l.json")
     open(path, "w").write('{"households": [\n  {"id": "h1",}\n]}\n')

@@ -9,6 +9,8 @@
 #ifndef WICKET_CTL_H
 #define WICKET_CTL_H
 
+#include <stddef.h>
+
 #define CTL_OK 0
 #define CTL_FAIL 1
 #define CTL_USAGE 2
@@ -46,5 +48,24 @@ int ctl_mode(const struct ctl_opts *o, int argc, char **argv);
 /* sign.c: keygen, sign (remote administration; files only) */
 int ctl_keygen(const struct ctl_opts *o, int argc, char **argv);
 int ctl_sign(const struct ctl_opts *o, int argc, char **argv);
+
+/* What sign is to build, for push: sign's options as strings (NULL: not
+ * given), checked as sign checks them; gate NULL with all set. */
+struct sign_req {
+	const char *key, *key_id, *site, *gate;
+	int all;
+	const char *kind;		/* rules, lists, rollback, cmd */
+	const char *version, *expires;	/* as --version, --expires */
+	const char *input;		/* the rules or lists file; "-": stdin */
+	const char *cmd, *lane, *mode, *id;	/* --kind cmd */
+};
+
+/* Sign in memory: CTL_OK with *envelope (malloc'd, NUL-terminated, one
+ * line without a newline; the caller frees it) and *len, or CTL_FAIL /
+ * CTL_USAGE after printing why (the messages say "wicketctl sign"). */
+int ctl_sign_build(const struct sign_req *r, char **envelope, size_t *len);
+
+/* push.c: push (sign, publish to the gates over MQTT, collect answers) */
+int ctl_push(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

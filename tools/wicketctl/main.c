@@ -35,6 +35,10 @@ static void usage(FILE *f)
 		"  keygen --key-id ID --out FILE  an Ed25519 key to sign updates with\n"
 		"  sign --key FILE --kind KIND ... an update or command signed for gates\n"
 		"\n"
+		"the gates of a site (through the broker):\n"
+		"  push --site S (--gate G | --all) --key FILE ... FILE\n"
+		"                            sign an update, send it, a table of answers\n"
+		"\n"
 		"  -c FILE          wicketd's configuration (default %s)\n"
 		"  --state-dir DIR  the state directory, instead of the config's\n"
 		"  --socket PATH    the control socket, instead of the config's\n"
@@ -42,7 +46,7 @@ static void usage(FILE *f)
 		"\n"
 		"'wicketctl COMMAND --help' describes a command.  See wicketctl(1).\n"
 		"Exit status: 0 done, 1 failed or found a problem, 2 bad usage,\n"
-		"3 the daemon cannot be reached.\n",
+		"3 the daemon (push: the broker) cannot be reached.\n",
 		CTL_DEFAULT_CONFIG);
 }
 
@@ -99,6 +103,7 @@ static const struct {
 	{ "rules", ctl_rules },
 	{ "keygen", ctl_keygen },
 	{ "sign", ctl_sign },
+	{ "push", ctl_push },
 };
 
 int main(int argc, char **argv)

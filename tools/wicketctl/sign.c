@@ -21,8 +21,9 @@
  * than from a refusal on a state topic of every gate.
  *
  * Nothing is sent: pushing the envelope to the gates is a separate step
- * (mosquitto_pub now, wicketctl push later).  Nothing here reads the
- * gate's configuration either, so both commands work on any machine.
+ * (wicketctl push, which builds its envelope with ctl_sign_build, or
+ * mosquitto_pub).  Nothing here reads the gate's configuration either, so
+ * both commands work on any machine.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -126,107 +127,32 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 	buf_add(b, t, (size_t)n);
 }
 
-/* A JSON string per RFC 8259: quote, backslash and control characters
- * escaped, everything else (valid UTF-8, the parser saw to it) as is. */
+/* JSON through jsontree's writer, the one the daemon uses: a string, and
+ * a parsed value written back compactly (members in their order, numbers
+ * as they read back, a non-integer keeping its '.0'). */
 static void buf_json_str(struct buf *b, const char *s, size_t len)
 {
-	buf_add(b, "\"", 1);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		size_t run = i;
+	struct jt_buf j = { 0 };
 
-		/* copy the plain stretch at once */
-		while (run < len && (unsigned char)s[run] >= 0x20 &&
-		       s[run] != '"' && s[run] != '\\')
-			run++;
-		if (run > i) {
-			buf_add(b, s + i, run - i);
-			i = run - 1;
-			continue;
-		}
-		switch (c) {
-		case '"':
-			buf_puts(b, "\\\"");
-			break;
-		case '\\':
-			buf_puts(b, "\\\\");
-			break;
-		case '\n':
-			buf_puts(b, "\\n");
-			break;
-		case '\r':
-			buf_puts(b, "\\r");
-			break;
-		case '\t':
-			buf_puts(b, "\\t");
-			break;
-		case '\b':
-			buf_puts(b, "\\b");
-			break;
-		case '\f':
-			buf_puts(b, "\\f");
-			break;
-		default:
-			buf_printf(b, "\\u%04x", c);
-			break;
-		}
-	}
-	buf_add(b, "\"", 1);
+	jt_buf_str(&j, s, len);
+	if (j.err != 0)
+		b->oom = 1;
+	else
+		buf_add(b, j.p, j.len);
+	free(j.p);
 }
 
-/* A number as it reads back: integers as integers; others in the shortest
- * of %.15g..%.17g that gives the same double, keeping a '.' so that a
- * value written 38.0 stays a non-integer for validators that care. */
-static void buf_json_num(struct buf *b, const struct jt_node *n)
-{
-	char t[40];
-
-	if (n->is_int) {
-		buf_printf(b, "%" PRId64, n->i);
-		return;
-	}
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(t, sizeof(t), "%.*g", prec, n->num);
-		if (strtod(t, NULL) == n->num)
-			break;
-	}
-	buf_puts(b, t);
-	if (strpbrk(t, ".e") == NULL)
-		buf_puts(b, ".0");
-}
-
-/* A parsed value written back as compact JSON, members in their order.
- * Depth is bounded by the parser (JT_MAX_DEPTH). */
 static void buf_json_node(struct buf *b, const struct jt_node *n)
 {
-	switch (n->type) {
-	case JT_NULL:
-		buf_puts(b, "null");
-		break;
-	case JT_BOOL:
-		buf_puts(b, n->b ? "true" : "false");
-		break;
-	case JT_NUMBER:
-		buf_json_num(b, n);
-		break;
-	case JT_STRING:
-		buf_json_str(b, n->s, n->len);
-		break;
-	case JT_ARRAY:
-	case JT_OBJECT:
-		buf_add(b, n->type == JT_ARRAY ? "[" : "{", 1);
-		for (const struct jt_node *k = n->kids; k; k = k->next) {
-			if (k != n->kids)
-				buf_add(b, ",", 1);
-			if (n->type == JT_OBJECT) {
-				buf_json_str(b, k->key, strlen(k->key));
-				buf_add(b, ":", 1);
-			}
-			buf_json_node(b, k);
-		}
-		buf_add(b, n->type == JT_ARRAY ? "]" : "}", 1);
-		break;
+	char *s;
+	size_t len;
+
+	if (jt_write(n, &s, &len) != 0) {
+		b->oom = 1;
+		return;
 	}
+	buf_add(b, s, len);
+	free(s);
 }
 
 /* Standard base64 with padding and no line breaks (EVP_EncodeBlock).
@@ -806,10 +732,14 @@ static int lists_body(const char *file, const char *text, size_t len,
 			version, m->i, file, m->line, m->col);
 		return CTL_USAGE;
 	}
+	/* at least one of upsert and remove, as the gates require */
+	if (jt_get(root, "upsert") == NULL && jt_get(root, "remove") == NULL) {
+		doc_error(file, root, "$", "a delta needs \"upsert\" (an import document), \"remove\", or both");
+		errors++;
+	}
 	m = jt_get(root, "upsert");
 	if (m == NULL) {
-		doc_error(file, root, "$", "missing member \"upsert\" (an import document, {} for none)");
-		errors++;
+		/* nothing to add or change */
 	} else if (m->type != JT_OBJECT) {
 		doc_error(file, m, "$.upsert", "expected an object, got %s",
 			  jt_type_name(m->type));
@@ -821,8 +751,7 @@ static int lists_body(const char *file, const char *text, size_t len,
 	}
 	m = jt_get(root, "remove");
 	if (m == NULL) {
-		doc_error(file, root, "$", "missing member \"remove\" ({} for none)");
-		errors++;
+		/* nothing to remove */
 	} else {
 		errors += check_remove(file, m);
 	}
@@ -1348,11 +1277,56 @@ static int write_out(const char *path, const struct buf *env)
 	return CTL_OK;
 }
 
+/* Checked arguments to an envelope in env.  CTL_OK, or an exit code
+ * after printing why. */
+static int sign_envelope(struct sign_args *a, struct buf *env)
+{
+	struct buf doc = { 0 };
+	EVP_PKEY *pk;
+	int rc;
+
+	/* the key first: no point validating a registry we cannot sign */
+	pk = load_key(a->key);
+	if (pk == NULL)
+		return CTL_FAIL;
+	rc = build_document(a, &doc);
+	if (rc == CTL_OK)
+		rc = build_envelope(a, pk, &doc, env);
+	EVP_PKEY_free(pk);
+	free(doc.p);
+	return rc;
+}
+
+int ctl_sign_build(const struct sign_req *r, char **envelope, size_t *len)
+{
+	struct sign_args a = {
+		.key = r->key, .key_id = r->key_id, .site = r->site,
+		.gate = r->gate, .all = r->all, .kind_s = r->kind,
+		.version_s = r->version, .expires_s = r->expires,
+		.input = r->input, .cmd = r->cmd, .lane = r->lane,
+		.mode = r->mode, .id = r->id,
+	};
+	struct buf env = { 0 };
+	int rc;
+
+	*envelope = NULL;
+	*len = 0;
+	rc = check_args(&a);
+	if (rc == CTL_OK)
+		rc = sign_envelope(&a, &env);
+	if (rc != CTL_OK) {
+		free(env.p);
+		return rc;
+	}
+	*envelope = env.p;
+	*len = env.len;
+	return CTL_OK;
+}
+
 int ctl_sign(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct sign_args a = { 0 };
-	struct buf doc = { 0 }, env = { 0 };
-	EVP_PKEY *pk = NULL;
+	struct buf env = { 0 };
 	int rc;
 
 	(void)o;
@@ -1364,17 +1338,9 @@ int ctl_sign(const struct ctl_opts *o, int argc, char **argv)
 		fprintf(stderr, "('wicketctl sign --help' describes the options)\n");
 		return rc;
 	}
-	/* the key first: no point validating a registry we cannot sign */
-	pk = load_key(a.key);
-	if (pk == NULL)
-		return CTL_FAIL;
-	rc = build_document(&a, &doc);
-	if (rc == CTL_OK)
-		rc = build_envelope(&a, pk, &doc, &env);
+	rc = sign_envelope(&a, &env);
 	if (rc == CTL_OK)
 		rc = write_out(a.out, &env);
-	EVP_PKEY_free(pk);
-	free(doc.p);
 	free(env.p);
 	return rc;
 }
