@@ -33,6 +33,7 @@
 #include "remote.h"
 
 #define CMD_LIFETIME_MAX_S 3600
+#define CLOCK_SANE_MS 1704067200000LL	/* 2024-01-01: before it, no NTP yet */
 
 /* The latest outcome of one topic family, for its state topic. */
 struct outcome {
@@ -61,6 +62,7 @@ struct remote {
 	 * kept for a rollback when the first remote update replaces them */
 	struct astore_rules file;
 	struct reg_db *regdb;	/* our own connection, for lists updates */
+	int clock_warned;
 };
 
 int remote_new(const struct conf *c, const struct remote_host *h,
@@ -674,6 +676,12 @@ void remote_message(struct remote *r, const char *topic, const void *payload,
 		m.cmd = suffix + 4;
 	} else {
 		return;		/* cmd/reply and the like: not ours */
+	}
+	if (ev_wall_ms() < CLOCK_SANE_MS && !r->clock_warned) {
+		/* a board without a battery-backed clock, before NTP */
+		log_warn("admin: the clock says %lld s after 1970; every signed message will be refused as not yet valid until the time is set (NTP)",
+			 (long long)(ev_wall_ms() / 1000));
+		r->clock_warned = 1;
 	}
 	push_id(payload, len, m.id, claimed);
 	m.key = claimed[0] ? claimed : NULL;	/* what it claims, until verified */
