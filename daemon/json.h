@@ -7,6 +7,7 @@
 #define WICKET_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 struct json {
@@ -29,5 +30,9 @@ void json_raw(struct json *j, const char *key, const char *v);
 const char *json_end(struct json *j);
 /* "2026-11-23T18:20:01.123Z" */
 void json_time(struct json *j, const char *key, int64_t wall_ms);
+
+/* s as a JSON string on out, or null when s is NULL (for writers that
+ * stream to a file rather than fill a struct json). */
+void json_fput_str(FILE *out, const char *s);
 
 #endif

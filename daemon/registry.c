@@ -49,6 +49,7 @@
 #include <sqlite3.h>
 
 #include "csv.h"
+#include "json.h"
 #include "jsontree.h"
 #include "registry.h"
 
@@ -2634,21 +2635,6 @@ static const char *const export_sql[TB_N] = {
 	" FROM credential c JOIN person p ON p.pid = c.pid ORDER BY c.cid",
 };
 
-static void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
 
 static void csv_string(FILE *out, const char *s)
 {
@@ -2719,7 +2705,7 @@ static int export_table(sqlite3 *db, int t, enum reg_format fmt, FILE *out)
 				continue;
 			}
 			if (fmt == REG_JSON)
-				json_string(out, (const char *)
+				json_fput_str(out, (const char *)
 					    sqlite3_column_text(st, col));
 			else
 				csv_string(out, (const char *)

@@ -323,61 +323,18 @@ static void local_time(const char *iso, char *out, size_t len)
 	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-/* A parsed JSON value written back as JSON (for --json). */
+/* A parsed JSON value written back as JSON (for --json), one line. */
 static void print_json(FILE *f, const struct jt_node *n)
 {
-	switch (n->type) {
-	case JT_NULL:
+	char *text;
+	size_t len;
+
+	if (jt_write(n, &text, &len) < 0) {
 		fputs("null", f);
-		break;
-	case JT_BOOL:
-		fputs(n->b ? "true" : "false", f);
-		break;
-	case JT_NUMBER:
-		if (n->is_int) {
-			fprintf(f, "%lld", (long long)n->i);
-		} else {
-			char b[40];
-
-			/* the shortest form that reads back the same */
-			snprintf(b, sizeof(b), "%.15g", n->num);
-			if (strtod(b, NULL) != n->num)
-				snprintf(b, sizeof(b), "%.17g", n->num);
-			fputs(b, f);
-		}
-		break;
-	case JT_STRING:
-		fputc('"', f);
-		for (size_t i = 0; i < n->len; i++) {
-			unsigned char ch = (unsigned char)n->s[i];
-
-			if (ch == '"' || ch == '\\')
-				fprintf(f, "\\%c", ch);
-			else if (ch < 0x20)
-				fprintf(f, "\\u%04x", ch);
-			else
-				fputc(ch, f);
-		}
-		fputc('"', f);
-		break;
-	case JT_ARRAY:
-	case JT_OBJECT:
-		fputc(n->type == JT_ARRAY ? '[' : '{', f);
-		for (const struct jt_node *k = n->kids; k; k = k->next) {
-			if (k != n->kids)
-				fputc(',', f);
-			if (n->type == JT_OBJECT) {
-				struct jt_node key = { .type = JT_STRING, .s = k->key,
-						       .len = strlen(k->key) };
-
-				print_json(f, &key);
-				fputc(':', f);
-			}
-			print_json(f, k);
-		}
-		fputc(n->type == JT_ARRAY ? ']' : '}', f);
-		break;
+		return;
 	}
+	fwrite(text, 1, len, f);
+	free(text);
 }
 
 /* --- status ------------------------------------------------------------ */

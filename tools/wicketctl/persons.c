@@ -41,6 +41,7 @@
 #include <sqlite3.h>
 
 #include "ctl.h"
+#include "json.h"
 #include "fsutil.h"
 #include "registry.h"
 
@@ -588,25 +589,6 @@ static int row_states(sqlite3_stmt *st, int64_t now, int *not_yet)
 	return s;
 }
 
-static void put_json_str(FILE *out, const char *s)
-{
-	if (s == NULL) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
 
 static void json_time_col(FILE *out, sqlite3_stmt *st, int col)
 {
@@ -627,19 +609,19 @@ static void list_json_row(FILE *out, sqlite3_stmt *st, int64_t now,
 	int64_t total = (int64_t)sqlite3_column_int64(st, L_TOTAL);
 
 	fputs(first ? "[\n  {\"id\": " : ",\n  {\"id\": ", out);
-	put_json_str(out, col_text(st, L_ID));
+	json_fput_str(out, col_text(st, L_ID));
 	fputs(", \"household\": ", out);
-	put_json_str(out, col_text(st, L_HOUSEHOLD));
+	json_fput_str(out, col_text(st, L_HOUSEHOLD));
 	fputs(", \"role\": ", out);
-	put_json_str(out, col_text(st, L_ROLE));
+	json_fput_str(out, col_text(st, L_ROLE));
 	fputs(", \"name\": ", out);
-	put_json_str(out, col_text(st, L_NAME));
+	json_fput_str(out, col_text(st, L_NAME));
 	fputs(", \"valid_from\": ", out);
 	json_time_col(out, st, L_FROM);
 	fputs(", \"valid_until\": ", out);
 	json_time_col(out, st, L_UNTIL);
 	fputs(", \"host\": ", out);
-	put_json_str(out, col_text(st, L_HOST));
+	json_fput_str(out, col_text(st, L_HOST));
 	fputs(", \"quarantine_until\": ", out);
 	json_time_col(out, st, L_QUAR);
 	fputs(", \"observation_until\": ", out);
@@ -1464,10 +1446,10 @@ static int cmd_add(const struct ctl_opts *o, int argc, char **argv)
 	}
 	if (json) {
 		printf("{\"person\":");
-		put_json_str(stdout, a->id);
+		json_fput_str(stdout, a->id);
 		printf(",\"added\":%s,\"household\":", a->exists ? "false" :
 		       "true");
-		put_json_str(stdout, a->val[PF_HOUSEHOLD] &&
+		json_fput_str(stdout, a->val[PF_HOUSEHOLD] &&
 			 *a->val[PF_HOUSEHOLD] ? a->val[PF_HOUSEHOLD] : NULL);
 		printf(",\"household_added\":%s,\"credentials\":%zu,"
 		       "\"version\":%" PRId64 "}\n",
@@ -1559,7 +1541,7 @@ static int cmd_remove(const struct ctl_opts *o, int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				putchar(',');
-			put_json_str(stdout, ids[i]);
+			json_fput_str(stdout, ids[i]);
 		}
 		printf("],\"credentials\":%zu,\"version\":%" PRId64 "}\n",
 		       ncred, reg_db_version(db));
