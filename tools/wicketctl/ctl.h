@@ -25,6 +25,11 @@ struct ctl_opts {
 
 #define CTL_DEFAULT_CONFIG WICKET_SYSCONFDIR "/wicket/wicketd.conf"
 
+/* An SQLite URI for path with query ("?mode=ro") appended, path
+ * percent-encoded where a URI needs it; malloc'd, NULL when out of
+ * memory.  For the read-only opens of ledger.db and registry.db. */
+char *ctl_file_uri(const char *path, const char *query);
+
 /* The config file: -c, or CTL_DEFAULT_CONFIG. */
 const char *ctl_config_path(const struct ctl_opts *o);
 

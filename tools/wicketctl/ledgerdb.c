@@ -101,28 +101,6 @@ static sqlite3 *open_ro(const char *uri, int *rc)
 	return db;
 }
 
-/* "file:" URI of a path, with the characters a URI gives meaning to
- * percent-encoded. */
-static char *file_uri(const char *path, const char *query)
-{
-	size_t len = strlen(path), cap = 3 * len + strlen(query) + 8, n;
-	char *u = malloc(cap);
-
-	if (u == NULL)
-		return NULL;
-	n = (size_t)snprintf(u, cap, "file:");
-	for (const char *p = path; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '%' || c == '?' || c == '#' || c < 0x21 || c >= 0x7f)
-			n += (size_t)snprintf(u + n, cap - n, "%%%02X", c);
-		else
-			u[n++] = (char)c;
-	}
-	snprintf(u + n, cap - n, "%s", query);
-	return u;
-}
-
 /* No -wal and no -journal beside the file: no connection has it open
  * (wicketd keeps the -wal while it runs and removes it when it stops),
  * and everything is in the main file. */
@@ -179,7 +157,7 @@ int ldb_open(const struct ctl_opts *o, sqlite3 **out, char **path_out)
 		fprintf(stderr, "wicketctl: %s: %s\n", path, strerror(errno));
 		goto fail;
 	}
-	uri = file_uri(path, stopped(path) ? "?mode=ro&immutable=1" :
+	uri = ctl_file_uri(path, stopped(path) ? "?mode=ro&immutable=1" :
 		       "?mode=ro");
 	if (uri == NULL) {
 		fprintf(stderr, "wicketctl: out of memory\n");

@@ -57,6 +57,28 @@ static void print_conf_error(void *ctx, const char *file, int line,
 	fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 }
 
+/* "file:" URI of a path, with the characters a URI gives meaning to
+ * percent-encoded. */
+char *ctl_file_uri(const char *path, const char *query)
+{
+	size_t len = strlen(path), cap = 3 * len + strlen(query) + 8, n;
+	char *u = malloc(cap);
+
+	if (u == NULL)
+		return NULL;
+	n = (size_t)snprintf(u, cap, "file:");
+	for (const char *p = path; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '%' || c == '?' || c == '#' || c < 0x21 || c >= 0x7f)
+			n += (size_t)snprintf(u + n, cap - n, "%%%02X", c);
+		else
+			u[n++] = (char)c;
+	}
+	snprintf(u + n, cap - n, "%s", query);
+	return u;
+}
+
 const char *ctl_config_path(const struct ctl_opts *o)
 {
 	return o->config ? o->config : CTL_DEFAULT_CONFIG;

@@ -332,31 +332,9 @@ static int need_db(const struct where *w)
 	return -1;
 }
 
-/* "file:" URI of a path for sqlite3_open_v2, special characters
- * percent-encoded. */
-static char *file_uri(const char *path, const char *query)
-{
-	size_t cap = 3 * strlen(path) + strlen(query) + 8, n;
-	char *u = malloc(cap);
-
-	if (u == NULL)
-		return NULL;
-	n = (size_t)snprintf(u, cap, "file:");
-	for (const char *p = path; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '%' || c == '?' || c == '#' || c <= 0x20 || c >= 0x7f)
-			n += (size_t)snprintf(u + n, cap - n, "%%%02X", c);
-		else
-			u[n++] = (char)c;
-	}
-	snprintf(u + n, cap - n, "%s", query);
-	return u;
-}
-
 static int ro_try(const char *path, const char *query, sqlite3 **db)
 {
-	char *uri = file_uri(path, query);
+	char *uri = ctl_file_uri(path, query);
 	int rc;
 
 	*db = NULL;
