@@ -629,6 +629,15 @@ static int envelope_prescan(struct vctx *v, const unsigned char *s,
 	return 0;
 }
 
+int admin_envelope_bounded(const void *payload, size_t len)
+{
+	const char *code;
+	struct vctx v = { "envelope", &code, NULL, 0 };
+
+	return len <= ADMIN_PAYLOAD_MAX &&
+	       envelope_prescan(&v, payload, len) == 0;
+}
+
 /* A base64 string member of the envelope, decoded into a new buffer. */
 static int envelope_b64(struct vctx *v, const struct jt_node *m,
 			const char *path, unsigned char **out, size_t *outlen)

@@ -156,6 +156,10 @@ int admin_verify(const struct admin_keys *k, const struct admin_target *t,
 		 struct admin_bundle **out, const char **code, char *msg,
 		 size_t msglen);
 void admin_bundle_free(struct admin_bundle *b);	/* accepts NULL */
+/* 1 if payload is within ADMIN_PAYLOAD_MAX and has no more structure than
+ * an envelope can: what admin_verify checks before it builds a tree, for a
+ * caller that wants to look into a payload before verifying it. */
+int admin_envelope_bounded(const void *payload, size_t len);
 
 const char *admin_kind_name(enum admin_kind kind);	/* "rules", ... */
 const char *admin_cmd_name(enum admin_cmd cmd);	/* "open", ... */

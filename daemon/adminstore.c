@@ -220,7 +220,9 @@ int astore_nonce(struct astore *st, const char *id, int64_t expires_s,
 	sqlite3_stmt *q = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM nonce WHERE expires_s <= ?1",
+	/* a day past expiry: a clock stepped back must not make a command
+	 * whose nonce was forgotten valid again */
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM nonce WHERE expires_s + 86400 <= ?1",
 			       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, now_s);
 		sqlite3_step(q);

@@ -1629,12 +1629,19 @@ static void reload(struct core *c)
 		log_err("ledger: cannot open; passages are decided but NOT recorded");
 	if (reopen_remote) {
 		struct remote_host h = remote_host;
+		struct remote *nrem = NULL;
 
-		remote_free(c->remote);
-		c->remote = NULL;
 		h.arg = c;
-		if (remote_new(nc, &h, &c->remote) < 0)
-			log_err("reload: remote administration is off");
+		if (remote_new(nc, &h, &nrem) < 0) {
+			/* keep the one in force, so its stored rules stay */
+			log_err("reload: the new [admin] cannot be applied; remote administration keeps its settings");
+		} else {
+			remote_free(c->remote);
+			c->remote = nrem;
+		}
+	} else if (c->remote) {
+		/* the same keys file, maybe with a key removed */
+		remote_reload_keys(c->remote, nc);
 	}
 	if (c->remote) {
 		/* rules a remote update stored stay over an older file */

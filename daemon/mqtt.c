@@ -56,6 +56,8 @@
 enum state { IDLE, CONNECTING, CONNECTED };
 
 /* Where a connector thread leaves its finished attempt for the loop. */
+#define MQTT_MAX_PACKET ((8u << 20) + (64u << 10))	/* an admin envelope and headers */
+
 struct chan {
 	pthread_mutex_t lock;
 	int refs;		/* the link, and a running connector thread */
@@ -631,6 +633,12 @@ static int attempt_new(struct mqtt *m, struct attempt **out)
 			snprintf(a->lib_err, sizeof(a->lib_err),
 				 "cannot open ca_file, cert_file or key_file");
 	}
+	/* the largest admin message and then some: the broker does not send
+	 * more (a 3.1.1 broker needs message_size_limit for that) */
+	if (rc == MOSQ_ERR_SUCCESS && a->proto == MQTT_PROTOCOL_V5)
+		rc = mosquitto_property_add_int32(&a->props,
+						  MQTT_PROP_MAXIMUM_PACKET_SIZE,
+						  MQTT_MAX_PACKET);
 	if (rc == MOSQ_ERR_SUCCESS && a->proto == MQTT_PROTOCOL_V5 &&
 	    !c->clean_session)
 		rc = mosquitto_property_add_int32(&a->props,

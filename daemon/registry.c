@@ -1343,6 +1343,11 @@ fail:
 	return sql_errno(rc);
 }
 
+void reg_db_busy_ms(struct reg_db *db, int ms)
+{
+	sqlite3_busy_timeout(db->db, ms);
+}
+
 void reg_db_close(struct reg_db *db)
 {
 	if (db == NULL)

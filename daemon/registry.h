@@ -79,6 +79,8 @@ struct reg_db;
 int reg_db_open(const char *path, struct reg_db **out, char *err,
 		size_t errlen);
 void reg_db_close(struct reg_db *db);
+/* How long a write waits for another connection's lock (default 5 s). */
+void reg_db_busy_ms(struct reg_db *db, int ms);
 /* Changes whenever anyone has committed to the database: another
  * connection (PRAGMA data_version) or this one (an import, a removal or a
  * lists update through db).  Cheap enough to poll every second. */

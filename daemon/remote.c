@@ -33,6 +33,10 @@
 #include "remote.h"
 
 #define CMD_LIFETIME_MAX_S 3600
+#define CMD_FRESH_S 120		/* a command older than this is not run */
+#define REG_BUSY_MS 200		/* a lists update waits this for a lock */
+#define UNSIGNED_PER_MIN 10	/* refusals before the signature is checked,
+				 * audited one by one per minute */
 #define CLOCK_SANE_MS 1704067200000LL	/* 2024-01-01: before it, no NTP yet */
 
 /* The latest outcome of one topic family, for its state topic. */
@@ -63,6 +67,11 @@ struct remote {
 	struct astore_rules file;
 	struct reg_db *regdb;	/* our own connection, for lists updates */
 	int clock_warned;
+	/* refusals before the signature is checked: anyone who may publish
+	 * can cause them, so they are audited UNSIGNED_PER_MIN a minute, and
+	 * the rest summed up */
+	int64_t unsigned_since_ms;
+	unsigned unsigned_n, unsigned_dropped;
 };
 
 int remote_new(const struct conf *c, const struct remote_host *h,
@@ -110,6 +119,25 @@ void remote_free(struct remote *r)
 	reg_db_close(r->regdb);
 	free(r->file.text);
 	free(r);
+}
+
+int remote_reload_keys(struct remote *r, const struct conf *c)
+{
+	struct admin_keys *k = NULL;
+	char err[512];
+	int rc;
+
+	rc = admin_keys_load(c->admin.keys, &k, err, sizeof(err));
+	admin_keys_free(r->keys);
+	r->keys = k;	/* NULL on failure: every bundle is unknown_key */
+	if (rc < 0) {
+		log_err("admin: %s; no admin key is trusted until the next reload",
+			err);
+		return rc;
+	}
+	log_notice("admin: %zu key(s) from %s", admin_keys_count(k),
+		   c->admin.keys);
+	return 0;
 }
 
 static void log_stored_error(void *ctx, const char *where, const char *path,
@@ -251,35 +279,29 @@ void remote_connected(struct remote *r)
 
 /* --- one message -------------------------------------------------------- */
 
-/* The push id: the first 16 hex of SHA-256 over the envelope's "sig"
- * text, or over the whole payload when it has none.  key: the key id the
- * envelope names, if it is one (for the audit of a refusal), else "". */
+/* The push id: the first 16 hex of SHA-256 over the whole payload (what
+ * the sender published; a copy with other bytes is another push).  key:
+ * the key id the envelope names, if it is one (for the audit of a
+ * refusal), else "". */
 static void push_id(const void *payload, size_t len, char out[17],
 		    char key[ADMIN_KEY_ID_MAX + 1])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	struct jt_doc *doc;
-	const struct jt_node *sig = NULL, *k;
+	const struct jt_node *k;
 	char err[64];
 
 	key[0] = '\0';
-	if (jt_parse(payload, len, &doc, err, sizeof(err)) == 0) {
+	if (admin_envelope_bounded(payload, len) &&
+	    jt_parse(payload, len, &doc, err, sizeof(err)) == 0) {
 		k = jt_get(jt_root(doc), "key");
 		if (k && k->type == JT_STRING && k->len >= 1 &&
 		    k->len <= ADMIN_KEY_ID_MAX &&
 		    strspn(k->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == k->len)
 			memcpy(key, k->s, k->len + 1);
-		sig = jt_get(jt_root(doc), "sig");
-		if (sig && sig->type == JT_STRING)
-			SHA256((const unsigned char *)sig->s, sig->len, md);
-		else
-			sig = NULL;
-		if (sig == NULL)
-			SHA256(payload, len, md);
 		jt_free(doc);
-	} else {
-		SHA256(payload, len, md);
 	}
+	SHA256(payload, len, md);
 	for (int i = 0; i < 8; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
@@ -293,6 +315,7 @@ struct msg {
 	const char *key;
 	int64_t version;
 	const char *nonce;
+	int retained;
 	const char *response_topic;
 	const void *corr;
 	size_t corr_len;
@@ -447,6 +470,20 @@ static void rollback(struct remote *r, struct msg *m,
 		finish(r, m, "refused", ADMIN_E_REPLAY, msg);
 		return;
 	}
+	{
+		struct astore_rules cur;
+		int have = astore_rules(r->st, 0, &cur) > 0;
+
+		free(cur.text);
+		/* rules from the file are in force (newer than what admin.db
+		 * holds): what admin.db keeps as previous is older than them,
+		 * and the file would win again at the next start */
+		if (r->file.text != NULL || !have || cur.version != in_force) {
+			finish(r, m, "refused", ADMIN_E_REPLAY,
+			       "the rules in force come from the rules file, not from a remote update: nothing to roll back to");
+			return;
+		}
+	}
 	if (astore_rules(r->st, 1, &prev) <= 0) {
 		finish(r, m, "refused", ADMIN_E_REPLAY,
 		       "no previous rules are kept to roll back to");
@@ -516,6 +553,21 @@ static void command(struct remote *r, struct msg *m,
 	int rc;
 
 	m->nonce = b->id;
+	if (m->retained) {
+		/* a retained command would run again at every connect */
+		command_refused(r, m, ADMIN_E_BAD_COMMAND,
+				"a retained command; publish commands without the retain flag");
+		return;
+	}
+	if (ev_wall_ms() / 1000 - b->issued_s > CMD_FRESH_S) {
+		/* a command acts now: one queued for a gate that was offline
+		 * must not open a lane long after the sender gave up */
+		snprintf(msg, sizeof(msg),
+			 "issued %lld s ago; a command must arrive within %d s",
+			 (long long)(ev_wall_ms() / 1000 - b->issued_s), CMD_FRESH_S);
+		command_refused(r, m, ADMIN_E_EXPIRED, msg);
+		return;
+	}
 	if (b->expires_s - b->issued_s > CMD_LIFETIME_MAX_S) {
 		/* nonces are kept until expiry: a short life keeps them few */
 		snprintf(msg, sizeof(msg), "a command may live %d s at most, this one %lld s",
@@ -564,8 +616,12 @@ static void command(struct remote *r, struct msg *m,
 	json_str(&j, "cmd", m->cmd);
 	json_bool(&j, "ok", 1);
 	json_raw(&j, "result", json_end(&res) ? res.buf : "{}");
-	if (json_end(&j))
-		reply(r, m, j.buf);
+	if (json_end(&res) == NULL || json_end(&j) == NULL) {
+		command_refused(r, m, ADMIN_E_INTERNAL,
+				"the answer does not fit in a reply");
+		return;
+	}
+	reply(r, m, j.buf);
 	finish(r, m, "done", NULL, msg);
 }
 
@@ -607,6 +663,8 @@ static void apply_lists(struct remote *r, struct msg *m,
 			finish(r, m, "refused", ADMIN_E_INTERNAL, msg);
 			return;
 		}
+		/* the loop waits at most this for an import holding the lock */
+		reg_db_busy_ms(r->regdb, REG_BUSY_MS);
 	}
 	rc = reg_apply_lists(r->regdb, b->body, b->version, gather_reg_error,
 			     &e, &in_force);
@@ -616,7 +674,8 @@ static void apply_lists(struct remote *r, struct msg *m,
 		finish(r, m, "applied", NULL, msg);
 	} else if (rc == -EALREADY && b->version == in_force &&
 		   r->lists_last.have && strcmp(r->lists_last.id, m->id) == 0 &&
-		   strcmp(r->lists_last.result, "applied") == 0) {
+		   (strcmp(r->lists_last.result, "applied") == 0 ||
+		    strcmp(r->lists_last.result, "unchanged") == 0)) {
 		snprintf(msg, sizeof(msg), "registry version %lld is in force already",
 			 (long long)b->version);
 		finish(r, m, "unchanged", NULL, msg);
@@ -633,11 +692,52 @@ static void apply_lists(struct remote *r, struct msg *m,
 	} else if (rc > 0) {
 		snprintf(msg, sizeof(msg), "%d error(s): %s", rc, e.text);
 		finish(r, m, "refused", ADMIN_E_INVALID_LISTS, msg);
+	} else if (rc == -EBUSY) {
+		finish(r, m, "refused", ADMIN_E_INTERNAL,
+		       "registry.db is busy (an import is running); push again");
 	} else {
 		snprintf(msg, sizeof(msg), "the registry could not be written: %s",
 			 e.text[0] ? e.text : strerror(-rc));
 		finish(r, m, "refused", ADMIN_E_INTERNAL, msg);
 	}
+}
+
+/* Whether to audit (and answer) this refusal.  Refusals that come before
+ * a good signature are rate-limited; when a new minute starts, what was
+ * dropped in the last one is audited as one summary. */
+static int unsigned_allowed(struct remote *r, const struct msg *m,
+			    const char *code)
+{
+	int64_t now = ev_wall_ms();
+
+	if (strcmp(code, ADMIN_E_BAD_ENVELOPE) != 0 &&
+	    strcmp(code, ADMIN_E_UNKNOWN_KEY) != 0 &&
+	    strcmp(code, ADMIN_E_BAD_SIGNATURE) != 0)
+		return 1;
+	if (now - r->unsigned_since_ms >= 60000) {
+		if (r->unsigned_dropped > 0) {
+			struct msg sum = *m;
+			char text[200];
+
+			sum.key = NULL;
+			sum.cmd = NULL;
+			sum.kind = ADMIN_CMD;	/* no state topic for the summary */
+			sum.action = "unsigned";
+			snprintf(text, sizeof(text),
+				 "%u more unverified message(s) refused in the minute before, not audited one by one",
+				 r->unsigned_dropped);
+			finish(r, &sum, "refused", "flood", text);
+		}
+		r->unsigned_since_ms = now;
+		r->unsigned_n = 0;
+		r->unsigned_dropped = 0;
+	}
+	if (r->unsigned_n < UNSIGNED_PER_MIN) {
+		r->unsigned_n++;
+		return 1;
+	}
+	r->unsigned_dropped++;
+	return 0;
 }
 
 void remote_message(struct remote *r, const char *topic, const void *payload,
@@ -651,7 +751,7 @@ void remote_message(struct remote *r, const char *topic, const void *payload,
 	const char *suffix, *code = NULL;
 	char msg[600], claimed[ADMIN_KEY_ID_MAX + 1];
 
-	(void)retained;
+	m.retained = retained;
 	if (strncmp(topic, r->prefix_gate, strlen(r->prefix_gate)) == 0)
 		suffix = topic + strlen(r->prefix_gate);
 	else if (strncmp(topic, r->prefix_all, strlen(r->prefix_all)) == 0)
@@ -687,6 +787,13 @@ void remote_message(struct remote *r, const char *topic, const void *payload,
 	m.key = claimed[0] ? claimed : NULL;	/* what it claims, until verified */
 	if (admin_verify(r->keys, &t, payload, len, ev_wall_ms() / 1000, &b,
 			 &code, msg, sizeof(msg)) != 0) {
+		if (!unsigned_allowed(r, &m, code))
+			return;
+		/* the response topic is not signed: an unverified message
+		 * gets its answer on this gate's own cmd/reply only */
+		m.response_topic = NULL;
+		m.corr = NULL;
+		m.corr_len = 0;
 		if (m.kind == ADMIN_CMD)
 			command_refused(r, &m, code, msg);
 		else

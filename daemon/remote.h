@@ -60,6 +60,10 @@ struct remote_host {
 int remote_new(const struct conf *c, const struct remote_host *h,
 	       struct remote **out);
 void remote_free(struct remote *r);	/* accepts NULL */
+/* At a reload that keeps remote administration on: read the admin keys
+ * file of c again (a key removed must stop being trusted).  On failure no
+ * key is trusted until the next reload.  0 or -errno. */
+int remote_reload_keys(struct remote *r, const struct conf *c);
 
 /* At start and reload: rules stored by an earlier remote update, when
  * they are newer than the rules file's (file, file_version); NULL

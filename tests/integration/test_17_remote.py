@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -45,7 +46,8 @@ class Admin:
 
 
 def push_id(envelope):
-    return hashlib.sha256(json.loads(envelope)["sig"].encode()).hexdigest()[:16]
+    """What the gate names its answer with: SHA-256 of the payload."""
+    return hashlib.sha256(envelope.encode()).hexdigest()[:16]
 
 
 def rules_file(tmp, version, edit=None):
@@ -146,8 +148,7 @@ def test_rules_update_refusals_rollback(tmp_path, broker, gates):
         refused(ops.craft(dict(good, rules=dict(doc3, rules=doc3["rules"] + [{"id": "x"}]))),
                 "invalid_rules", "$.rules.rules[")
         publish(broker.port, topic, "{not json")
-        # an unreadable envelope has no sig: its id is over the payload
-        s = wait_state(sub, hashlib.sha256(b"{not json").hexdigest()[:16])
+        s = wait_state(sub, push_id("{not json"))
         assert s["last"]["error"] == "bad_envelope" and s["version"] == 2
 
         # to every gate of the site, then a rollback
@@ -323,5 +324,72 @@ def test_lists_updates(tmp_path, broker, gates):
         assert persons() == ["p-a", "p-c"]
         # the running wicketd loaded the new registry
         g.wicketd.wait_line("registry version %d loaded" % (v0 + 11), 10)
+    finally:
+        sub.stop()
+
+
+def test_abuse(tmp_path, broker, gates):
+    """What someone who may publish on the broker, without a key, can do:
+    not choose where the gate answers, not flood the audit trail; and what
+    a key taken out of the file at a reload can no longer do."""
+    tmp = str(tmp_path)
+    ops, other = Admin(tmp, "ops-1"), Admin(tmp, "other")
+    g = admin_gate(gates, tmp, broker, [ops, other])
+    sub = Subscriber(broker.port)
+    wait_for(lambda: sub.subscribed, 5, "subscriber")
+    try:
+        g.start()
+        wait_for(lambda: state(sub), 10, "rules/state")
+        # an unverified command's response topic is not used: cmd/reply is
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = "wicket/test/g1/event/passage"
+        props.CorrelationData = b"x"
+        publish(broker.port, "wicket/test/g1/cmd/open", "not signed at all", props=props)
+        wait_for(lambda: sub.topic("/cmd/reply"), 10, "the refusal on cmd/reply")
+        assert not [p for (t, p, r) in sub.topic("/event/passage") if "bad_envelope" in p]
+        # a flood of unverified messages: 10 audited a minute
+        for i in range(15):
+            publish(broker.port, "wicket/test/g1/rules/set", "junk %d" % i)
+        time.sleep(2 * SLOW)
+        con = sqlite3.connect(g.db)
+        n = con.execute("SELECT count(*) FROM event WHERE kind = 'audit'").fetchone()[0]
+        con.close()
+        assert n == 10, n       # the command above and 9 of the 15
+        # a stale command (queued while the gate was away) and a retained one
+        base = {"kind": "cmd", "site": "test", "gate": "g1", "id": "stale-001",
+                "issued": now_iso(-180), "expires": now_iso(600),
+                "cmd": {"name": "open", "lane": "main"}}
+        n_replies = len(sub.topic("/cmd/reply"))
+        publish(broker.port, "wicket/test/g1/cmd/open", ops.craft(base), v5=False)
+        r = json.loads(wait_for(lambda: len(sub.topic("/cmd/reply")) > n_replies and
+                                sub.topic("/cmd/reply")[-1][1], 10, "stale reply"))
+        assert r["error"] == "expired" and "issued 18" in r["message"], r
+        # a retained command reaches a gate at its next connect: refused
+        g.wicketd.stop()
+        c = mqtt.Client(client_id="retainer", protocol=mqtt.MQTTv311)
+        c.connect("127.0.0.1", broker.port)
+        c.loop_start()
+        fresh = dict(base, id="retained-01", issued=now_iso(), expires=now_iso(60))
+        c.publish("wicket/test/g1/cmd/open", ops.craft(fresh), qos=1, retain=True).wait_for_publish(5)
+        n_replies = len(sub.topic("/cmd/reply"))
+        g.start_wicketd()
+        r = json.loads(wait_for(lambda: len(sub.topic("/cmd/reply")) > n_replies and
+                                sub.topic("/cmd/reply")[-1][1], 10, "retained reply"))
+        assert r["error"] == "bad_command" and "retained" in r["message"], r
+        c.publish("wicket/test/g1/cmd/open", b"", qos=1, retain=True).wait_for_publish(5)
+        c.loop_stop()
+        c.disconnect()
+        assert not g.opens(), "nothing opened the gate"
+        # a key removed from the file stops being trusted at the reload
+        keys = os.path.join(tmp, "admin-keys")
+        open(keys, "w").write(other.pub + "\n")
+        g.wicketd.p.send_signal(signal.SIGHUP)
+        g.wicketd.wait_line("configuration reloaded", 10)
+        env = ops.sign("--site", "test", "--gate", "g1", "--kind", "rules", rules_file(tmp, 2))
+        publish(broker.port, "wicket/test/g1/rules/set", env)
+        assert wait_state(sub, push_id(env))["last"]["error"] == "unknown_key"
+        env = other.sign("--site", "test", "--gate", "g1", "--kind", "rules", rules_file(tmp, 2))
+        publish(broker.port, "wicket/test/g1/rules/set", env)
+        assert wait_state(sub, push_id(env))["version"] == 2
     finally:
         sub.stop()

@@ -12,7 +12,7 @@
  * wicket/S/(G|all)/(rules/set | lists/set | rules/rollback); each gate
  * answers on its retained wicket/S/G/(rules|lists)/state, whose last.id
  * names the message it answers: the first 16 hex digits of SHA-256 over
- * the envelope's "sig" text.  Matching on that id, not on the version,
+ * the payload as published.  Matching on that id, not on the version,
  * tells our push from an older one of the same version; and because the
  * state is retained, a connection lost while waiting costs nothing: after
  * the reconnect the subscription delivers what each gate said meanwhile.
@@ -465,29 +465,19 @@ static int classify(struct push_args *a)
 	return CTL_OK;
 }
 
-/* The id a gate puts in last.id: SHA-256 over the envelope's "sig" text,
- * its first 16 hex digits. */
+/* The id a gate puts in last.id: SHA-256 over the exact payload
+ * published, its first 16 hex digits. */
 static int push_id(const char *env, size_t len, char *id)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
-	const struct jt_node *sig;
-	struct jt_doc *d = NULL;
-	char err[128];
-	int rc = -EINVAL;
 
-	if (jt_parse(env, len, &d, err, sizeof(err)) != 0)
+	if (EVP_Digest(env, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len * 2 < ID_HEX)
 		return -EINVAL;
-	sig = jt_get(jt_root(d), "sig");
-	if (sig && sig->type == JT_STRING &&
-	    EVP_Digest(sig->s, sig->len, md, &md_len, EVP_sha256(), NULL) == 1 &&
-	    md_len * 2 >= ID_HEX) {
-		for (int i = 0; i < ID_HEX / 2; i++)
-			snprintf(id + 2 * i, 3, "%02x", md[i]);
-		rc = 0;
-	}
-	jt_free(d);
-	return rc;
+	for (int i = 0; i < ID_HEX / 2; i++)
+		snprintf(id + 2 * i, 3, "%02x", md[i]);
+	return 0;
 }
 
 /* --- the broker ------------------------------------------------------------ */
