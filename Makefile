@@ -261,7 +261,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
                -DWICKET_VERSION='"$(VERSION)"' -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
                -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' -DWICKET_STATEDIR='"/tmp/wicket-fuzz"'
-FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin
+FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin linereader wiegand
 FUZZ_SRC_config   := tests/fuzz/fuzz_config.c $(DAEMON_SRC)
 FUZZ_SRC_scenario := tests/fuzz/fuzz_scenario.c tools/wicket-sim/scenario.c daemon/confval.c
 FUZZ_SRC_simframe := tests/fuzz/fuzz_simframe.c tools/wicket-sim/frame.c
@@ -273,6 +273,8 @@ FUZZ_SRC_registry := tests/fuzz/fuzz_registry.c $(DAEMON_SRC)
 FUZZ_SRC_modbus   := tests/fuzz/fuzz_modbus.c plugins/modbus/regmap.c plugins/modbus/mbmap.c daemon/confval.c
 FUZZ_SRC_admin    := tests/fuzz/fuzz_admin.c daemon/admin.c daemon/jsontree.c daemon/confval.c \
                      daemon/fsutil.c
+FUZZ_SRC_linereader := tests/fuzz/fuzz_linereader.c daemon/linereader.c
+FUZZ_SRC_wiegand  := tests/fuzz/fuzz_wiegand.c daemon/wiegand.c
 
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
