@@ -52,7 +52,7 @@ PKG_CONFIG ?= pkg-config
 
 # The -dev packages of the libraries we link, for deps and deps-cross.
 DEV_PKGS   := libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev \
-              libssl-dev libcmocka-dev
+              libssl-dev libcmocka-dev libqrencode-dev libpng-dev
 
 ifeq ($(SANITIZE),1)
 BUILD      ?= build$(if $(CROSS),/$(CROSS))/asan
@@ -66,11 +66,16 @@ PKGS       := libmodbus libmosquitto inih sqlite3 libssl libcrypto
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+# Drawing QR codes (wicketctl pass issue --qr) is wicketctl's alone:
+# wicketd reads pass tokens and never links these.
+CTL_PKGS   := libqrencode libpng
+CTL_PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CTL_PKGS) 2>/dev/null)
+CTL_PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(CTL_PKGS) 2>/dev/null)
 # Say what is missing now rather than fail later on a header.
 ifneq ($(CROSS),)
 ifeq ($(filter deps-cross clean,$(MAKECMDGOALS)),)
-ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) cmocka 2>/dev/null && echo ok),ok)
-$(error CROSS=$(CROSS): $(PKG_CONFIG) does not find $(PKGS) cmocka; run make deps-cross CROSS=$(CROSS))
+ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) $(CTL_PKGS) cmocka 2>/dev/null && echo ok),ok)
+$(error CROSS=$(CROSS): $(PKG_CONFIG) does not find $(PKGS) $(CTL_PKGS) cmocka; run make deps-cross CROSS=$(CROSS))
 endif
 endif
 endif
@@ -125,8 +130,9 @@ $(BUILD)/%.o: %.c
 $(BUILD)/wicketd: $(BUILD)/daemon/main.o $(DAEMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
 
+$(CTL_OBJ): ALL_CFLAGS += $(CTL_PKG_CFLAGS)
 $(BUILD)/wicketctl: $(CTL_OBJ) $(DAEMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl -lpthread -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CTL_PKG_LIBS) $(PKG_LIBS) -ldl -lpthread -lm
 
 $(BUILD)/wicket-sim: $(SIM_OBJ) $(MODBUS_MAP_OBJ) $(SHARED_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -155,7 +161,7 @@ deps:
 	  mosquitto mosquitto-clients openssl sqlite3 socat \
 	  python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial \
 	  python3-serial-asyncio valgrind \
-	  dpkg-dev systemd shellcheck
+	  dpkg-dev systemd shellcheck zbar-tools
 
 # For the triplet in CROSS (arm64 by default): the architecture in dpkg, the
 # cross compiler, qemu-user, and the -dev packages of that architecture next
@@ -261,7 +267,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
                -DWICKET_VERSION='"$(VERSION)"' -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
                -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' -DWICKET_STATEDIR='"/tmp/wicket-fuzz"'
-FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin linereader wiegand
+FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin linereader wiegand pass
 FUZZ_SRC_config   := tests/fuzz/fuzz_config.c $(DAEMON_SRC)
 FUZZ_SRC_scenario := tests/fuzz/fuzz_scenario.c tools/wicket-sim/scenario.c daemon/confval.c
 FUZZ_SRC_simframe := tests/fuzz/fuzz_simframe.c tools/wicket-sim/frame.c
@@ -273,6 +279,8 @@ FUZZ_SRC_registry := tests/fuzz/fuzz_registry.c $(DAEMON_SRC)
 FUZZ_SRC_modbus   := tests/fuzz/fuzz_modbus.c plugins/modbus/regmap.c plugins/modbus/mbmap.c daemon/confval.c
 FUZZ_SRC_admin    := tests/fuzz/fuzz_admin.c daemon/admin.c daemon/jsontree.c daemon/confval.c \
                      daemon/fsutil.c
+FUZZ_SRC_pass     := tests/fuzz/fuzz_pass.c daemon/pass.c daemon/admin.c daemon/jsontree.c \
+                     daemon/confval.c daemon/fsutil.c
 FUZZ_SRC_linereader := tests/fuzz/fuzz_linereader.c daemon/linereader.c
 FUZZ_SRC_wiegand  := tests/fuzz/fuzz_wiegand.c daemon/wiegand.c
 

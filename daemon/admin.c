@@ -458,9 +458,16 @@ static const struct admin_key *keys_find(const struct admin_keys *k,
 
 /* ---- Ed25519 ---- */
 
-/* 1 good, 0 bad, or -errno when OpenSSL could not check at all. */
-static int ed25519_verify(const unsigned char *pub, const unsigned char *sig,
-			  const unsigned char *data, size_t len)
+const unsigned char *admin_keys_pub(const struct admin_keys *k,
+				    const char *id)
+{
+	const struct admin_key *key = keys_find(k, id);
+
+	return key ? key->pub : NULL;
+}
+
+int admin_ed25519_verify(const unsigned char *pub, const unsigned char *sig,
+			 const void *data, size_t len)
 {
 	EVP_PKEY *pk;
 	EVP_MD_CTX *ctx = NULL;
@@ -1122,7 +1129,7 @@ int admin_verify(const struct admin_keys *k, const struct admin_target *t,
 			       k != NULL ? k->name : "the admin keys");
 		goto out;
 	}
-	rc = ed25519_verify(key->pub, e.sig, e.data, e.len);
+	rc = admin_ed25519_verify(key->pub, e.sig, e.data, e.len);
 	if (rc < 0) {
 		rc = internal(&v, rc, "signature check");
 		goto out;

@@ -99,6 +99,17 @@ size_t admin_keys_count(const struct admin_keys *k);
 /* The i-th key's id (file order), or NULL past the end. */
 const char *admin_keys_id(const struct admin_keys *k, size_t i);
 
+/* The raw 32-byte public key of that id, or NULL (for other signed
+ * things that use the same keys file format: QR passes). */
+const unsigned char *admin_keys_pub(const struct admin_keys *k,
+				    const char *id);
+/* Pure Ed25519 over data with a raw 32-byte public key and a 64-byte
+ * signature: 1 good, 0 bad, -ENOMEM / -EIO when OpenSSL could not check
+ * (its error queue is cleared).  The first call loads OpenSSL's default
+ * provider (about 2 MB resident). */
+int admin_ed25519_verify(const unsigned char *pub, const unsigned char *sig,
+			 const void *data, size_t len);
+
 /* ---- bundles ---- */
 
 enum admin_kind { ADMIN_RULES, ADMIN_LISTS, ADMIN_ROLLBACK, ADMIN_CMD };

@@ -70,7 +70,15 @@ struct sign_req {
  * CTL_USAGE after printing why (the messages say "wicketctl sign"). */
 int ctl_sign_build(const struct sign_req *r, char **envelope, size_t *len);
 
+/* sign.c: the Ed25519 private key at path (wicketctl keygen); NULL after
+ * printing why, as "wicketctl CMD: --key PATH: ...".  An EVP_PKEY. */
+struct evp_pkey_st;
+struct evp_pkey_st *ctl_load_key(const char *cmd, const char *path);
+
 /* push.c: push (sign, publish to the gates over MQTT, collect answers) */
 int ctl_push(const struct ctl_opts *o, int argc, char **argv);
+
+/* pass.c: pass issue, pass verify (signed QR passes; files only) */
+int ctl_pass(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

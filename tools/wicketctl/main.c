@@ -34,6 +34,9 @@ static void usage(FILE *f)
 		"  rules test FILE CASES     run test cases against a rules file\n"
 		"  keygen --key-id ID --out FILE  an Ed25519 key to sign updates with\n"
 		"  sign --key FILE --kind KIND ... an update or command signed for gates\n"
+		"  pass issue --key FILE --key-id ID --person ID ... [--qr terminal|png]\n"
+		"                            a signed QR pass for a person or household\n"
+		"  pass verify --keys FILE TOKEN  check a pass as a gate would\n"
 		"\n"
 		"the gates of a site (through the broker):\n"
 		"  push --site S (--gate G | --all) --key FILE ... FILE\n"
@@ -126,6 +129,7 @@ static const struct {
 	{ "keygen", ctl_keygen },
 	{ "sign", ctl_sign },
 	{ "push", ctl_push },
+	{ "pass", ctl_pass },
 };
 
 int main(int argc, char **argv)

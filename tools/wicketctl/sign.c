@@ -1028,8 +1028,9 @@ static int parse_sign_args(int argc, char **argv, struct sign_args *a)
 	return -1;
 }
 
-/* Load the private key; NULL after printing why. */
-static EVP_PKEY *load_key(const char *path)
+/* The Ed25519 private key at path (wicketctl keygen); NULL after printing
+ * why, as "wicketctl CMD: --key PATH: ...". */
+EVP_PKEY *ctl_load_key(const char *cmd, const char *path)
 {
 	struct stat st;
 	EVP_PKEY *pk;
@@ -1037,23 +1038,23 @@ static EVP_PKEY *load_key(const char *path)
 
 	f = fopen(path, "re");
 	if (f == NULL) {
-		fprintf(stderr, "wicketctl sign: --key %s: %s\n", path,
+		fprintf(stderr, "wicketctl %s: --key %s: %s\n", cmd, path,
 			strerror(errno));
 		return NULL;
 	}
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-		fprintf(stderr, "wicketctl sign: warning: %s can be read by others (mode %04o); chmod 600 it\n",
-			path, (unsigned)(st.st_mode & 07777));
+		fprintf(stderr, "wicketctl %s: warning: %s can be read by others (mode %04o); chmod 600 it\n",
+			cmd, path, (unsigned)(st.st_mode & 07777));
 	pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (pk == NULL) {
-		fprintf(stderr, "wicketctl sign: --key %s: not a PEM private key (%s)\n",
-			path, ssl_reason());
+		fprintf(stderr, "wicketctl %s: --key %s: not a PEM private key (%s)\n",
+			cmd, path, ssl_reason());
 		return NULL;
 	}
 	if (!EVP_PKEY_is_a(pk, "ED25519")) {
-		fprintf(stderr, "wicketctl sign: --key %s: a %s key, not Ed25519 (make one with wicketctl keygen)\n",
-			path, EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "?");
+		fprintf(stderr, "wicketctl %s: --key %s: a %s key, not Ed25519 (make one with wicketctl keygen)\n",
+			cmd, path, EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "?");
 		EVP_PKEY_free(pk);
 		return NULL;
 	}
@@ -1286,7 +1287,7 @@ static int sign_envelope(struct sign_args *a, struct buf *env)
 	int rc;
 
 	/* the key first: no point validating a registry we cannot sign */
-	pk = load_key(a->key);
+	pk = ctl_load_key("sign", a->key);
 	if (pk == NULL)
 		return CTL_FAIL;
 	rc = build_document(a, &doc);
