@@ -205,22 +205,20 @@ int pass_keys_parse(const char *name, const char *text, size_t len,
 int pass_keys_load(const char *path, struct pass_keys **out, char *err,
 		   size_t errlen)
 {
-	char *text;
-	size_t len;
+	struct pass_keys *k;
 	int rc;
 
 	*out = NULL;
-	rc = fs_read_file(path, ADMIN_KEYS_FILE_MAX, &text, &len);
-	if (rc == -EFBIG)
-		return say(err, errlen, "%s: larger than %u bytes", path,
-			   ADMIN_KEYS_FILE_MAX);
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return -ENOMEM;
+	rc = admin_keys_load(path, &k->ak, err, errlen);
 	if (rc < 0) {
-		say(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		pass_keys_free(k);
 		return rc;
 	}
-	rc = pass_keys_parse(path, text, len, out, err, errlen);
-	free(text);
-	return rc;
+	*out = k;
+	return 0;
 }
 
 void pass_keys_free(struct pass_keys *k)
