@@ -33,7 +33,6 @@
 
 
 #include "admin.h"
-#include "fsutil.h"
 #include "pass.h"
 
 #if defined(__GNUC__)
