@@ -109,6 +109,24 @@ MODBUS_LIB := $(BUILD)/plugins/libwicket-modbus.so
 MODBUS_LIBS := $(shell $(PKG_CONFIG) --libs libmodbus 2>/dev/null)
 MODBUS_PLUGINS := thermal gate reader
 PLUGIN_SO  := $(MODBUS_PLUGINS:%=$(BUILD)/plugins/modbus-%.so)
+# The other plugins and their shared libraries (issue 6): each part below
+# appends its own to PLUGIN_SO and PLUGIN_LIBS, here, before `all`.
+PLUGIN_LIBS :=
+.DEFAULT_GOAL := all
+
+# --- GPIO: libwicket-gpio.so, the gpio and wiegand plugins ---
+
+# --- the serial scanner plugin ---
+# The line reader and confval are compiled in: plugins never link daemon
+# symbols.  -Bsymbolic keeps the plugin's calls on its own copies.
+SCANNER_OBJ := $(BUILD)/plugins/serial/scanner.o $(BUILD)/daemon/linereader.o \
+               $(BUILD)/daemon/confval.o
+PLUGIN_SO  += $(BUILD)/plugins/serial-scanner.so
+
+$(BUILD)/plugins/serial-scanner.so: $(SCANNER_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-Bsymbolic -o $@ $^ -lpthread
+
 CTL_SRC    := $(wildcard tools/wicketctl/*.c)
 CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC    := $(wildcard tools/wicket-sim/*.c)
@@ -120,7 +138,7 @@ TESTPLUG_SO  := $(TESTPLUG_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 
 .PHONY: all deps deps-cross check check-unit check-integration check-valgrind demo install clean
 # A cross build also builds the unit tests, to run under qemu or on the board.
-all: $(BUILD)/wicketd $(BUILD)/wicketctl $(BUILD)/wicket-sim $(PLUGIN_SO) \
+all: $(BUILD)/wicketd $(BUILD)/wicketctl $(BUILD)/wicket-sim $(PLUGIN_SO) $(PLUGIN_LIBS) \
      $(if $(CROSS),$(UNIT_BIN) $(TESTPLUG_SO))
 
 $(BUILD)/%.o: %.c
@@ -219,7 +237,7 @@ install: all
 	install -m 755 $(BUILD)/wicketd $(DESTDIR)$(SBINDIR)/wicketd
 	install -m 755 $(BUILD)/wicket-sim $(DESTDIR)$(BINDIR)/wicket-sim
 	install -m 755 $(BUILD)/wicketctl $(DESTDIR)$(BINDIR)/wicketctl
-	install -m 644 $(PLUGIN_SO) $(MODBUS_LIB) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 $(PLUGIN_SO) $(MODBUS_LIB) $(PLUGIN_LIBS) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 etc/wicket/wicketd.conf $(DESTDIR)$(SYSCONFDIR)/wicket/wicketd.conf.example
 	install -m 644 etc/wicket/profiles/*.conf $(DESTDIR)$(SYSCONFDIR)/wicket/profiles/
 	install -m 644 etc/wicket/rules.json $(DESTDIR)$(SYSCONFDIR)/wicket/rules.json.example

@@ -11,7 +11,10 @@
  *                   outbox_max_age_days, memory_queue
  *   [privacy]       key_file, publish_fields
  *   [device NAME]   plugin, profile, then the plugin's own keys
- *   [lane NAME]     direction, thermal, reader, gate, window_ms, pulse_ms
+ *   [lane NAME]     direction, thermal, reader, gate, window_ms, pulse_ms,
+ *                   fail, door, exit_button, override, indicator,
+ *                   door_held_ms, door_grant_ms
+ *   [passes]        issuers
  *
  * Who may pass is in the registry (registry.c) and how in the rules file
  * (rules.c); the config only names the rules file and the gate's mode.
@@ -36,6 +39,7 @@
 #include "config.h"
 #include "confval.h"
 #include "log.h"
+#include "pass.h"
 
 struct ctx {
 	struct conf *c;
@@ -574,8 +578,13 @@ static void load_profile(struct ctx *x, struct conf_device *d,
 			     s->name);
 			continue;
 		}
-		for (size_t j = 0; j < s->n_items; j++)
-			add_item(d, &s->items[j]);
+		for (size_t j = 0; j < s->n_items; j++) {
+			if (strcmp(s->items[j].key, "fail") == 0)
+				FAIL_AT(x, &s->items[j],
+					"fail: a lane's matter, not a profile's (fail = safe or secure in [lane])");
+			else
+				add_item(d, &s->items[j]);
+		}
 	}
 }
 
@@ -601,7 +610,10 @@ static void parse_device(struct ctx *x, const struct ini_section *s,
 	for (size_t i = 0; i < s->n_items; i++) {
 		const struct wk_conf_item *it = &s->items[i];
 
-		if (strcmp(it->key, "plugin") == 0) {
+		if (strcmp(it->key, "fail") == 0) {
+			FAIL_AT(x, it,
+				"fail: say it in the [lane] whose gate this device is (fail = safe or secure)");
+		} else if (strcmp(it->key, "plugin") == 0) {
 			d->plugin_item = it;
 			if (!valid_name(it->value))
 				FAIL_AT(x, it, "plugin: '%s' is not a plugin name",
@@ -640,7 +652,10 @@ static void parse_lane(struct ctx *x, const struct ini_section *s,
 	l->file = s->file;
 	l->line = s->line;
 	l->thermal = l->reader = l->gate = -1;
+	l->door = l->exit_button = l->override = l->indicator = -1;
 	l->window_ms = 5000;
+	l->door_held_ms = 30000;
+	l->door_grant_ms = 10000;
 	set_str(&l->direction, "in");
 	for (size_t i = 0; i < s->n_items; i++) {
 		const struct wk_conf_item *it = &s->items[i];
@@ -669,13 +684,105 @@ static void parse_lane(struct ctx *x, const struct ini_section *s,
 			v = 0;
 			get_long(x, it, 10, 60000, &v);
 			l->pulse_ms = (unsigned)v;
+		} else if (strcmp(it->key, "fail") == 0) {
+			if (strcmp(it->value, "safe") != 0 &&
+			    strcmp(it->value, "secure") != 0)
+				FAIL_AT(x, it,
+					"fail: '%s' is not safe (the gate open while wicketd is not running) or secure (closed)",
+					it->value);
+			l->fail_safe = strcmp(it->value, "safe") == 0;
+			l->fail_item = it;
+		} else if (strcmp(it->key, "door") == 0) {
+			l->door_item = it;
+			lane_ref(x, it, &l->door);
+		} else if (strcmp(it->key, "exit_button") == 0) {
+			l->exit_button_item = it;
+			lane_ref(x, it, &l->exit_button);
+		} else if (strcmp(it->key, "override") == 0) {
+			l->override_item = it;
+			lane_ref(x, it, &l->override);
+		} else if (strcmp(it->key, "indicator") == 0) {
+			l->indicator_item = it;
+			lane_ref(x, it, &l->indicator);
+		} else if (strcmp(it->key, "door_held_ms") == 0) {
+			get_long(x, it, 1000, 3600000, &l->door_held_ms);
+		} else if (strcmp(it->key, "door_grant_ms") == 0) {
+			get_long(x, it, 100, 600000, &l->door_grant_ms);
 		} else {
 			unknown_key(x, s, it);
 		}
 	}
-	if (l->thermal_item == NULL && l->reader_item == NULL)
+	if (l->thermal_item == NULL && l->reader_item == NULL &&
+	    l->exit_button_item == NULL && l->override_item == NULL)
 		fail(x, s->file, s->line,
-		     "[lane %s]: needs a thermal sensor, a reader or both", name);
+		     "[lane %s]: needs a thermal sensor, a reader, an exit button or an override key",
+		     name);
+	if (l->exit_button_item && l->gate_item == NULL)
+		FAIL_AT(x, l->exit_button_item,
+			"exit_button: lane %s has no gate for it to open", name);
+	if (l->override_item && l->gate_item == NULL)
+		FAIL_AT(x, l->override_item,
+			"override: lane %s has no gate for it to open", name);
+	if (l->fail_item && l->gate_item == NULL)
+		FAIL_AT(x, l->fail_item,
+			"fail: lane %s has no gate to leave %s", name,
+			l->fail_safe ? "open" : "closed");
+}
+
+/* Lanes that share a gate must agree on its fail state; the gate device
+ * gets the lanes' `fail` as an item of its own (plugin.h, ABI 1.3). */
+static void lane_fail_to_gates(struct ctx *x)
+{
+	struct conf *c = x->c;
+
+	for (size_t i = 0; i < c->n_lanes; i++) {
+		const struct conf_lane *l = &c->lanes[i];
+
+		if (l->gate < 0)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct conf_lane *o = &c->lanes[j];
+
+			if (o->gate == l->gate && o->fail_safe != l->fail_safe)
+				fail(x, l->fail_item ? l->fail_item->file : l->file,
+				     l->fail_item ? l->fail_item->line : l->line,
+				     "fail: lanes %s and %s share gate %s but not its fail state (%s, %s)",
+				     o->name, l->name, c->devices[l->gate].name,
+				     o->fail_safe ? "safe" : "secure",
+				     l->fail_safe ? "safe" : "secure");
+		}
+		if (l->fail_item)
+			add_item(&c->devices[l->gate], l->fail_item);
+	}
+}
+
+static void parse_passes(struct ctx *x, const struct ini_section *s)
+{
+	struct conf_passes *p = &x->c->passes;
+
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct wk_conf_item *it = &s->items[i];
+		struct pass_keys *k;
+		char err[512];
+
+		if (strcmp(it->key, "issuers") != 0) {
+			unknown_key(x, s, it);
+			continue;
+		}
+		free(p->issuers);
+		p->issuers = path_from(x, it->value);
+		if (p->issuers == NULL)
+			continue;
+		if (pass_keys_load(p->issuers, &k, err, sizeof(err)) < 0) {
+			FAIL_AT(x, it, "issuers: %s", err);
+			continue;
+		}
+		if (pass_keys_count(k) == 0)
+			FAIL_AT(x, it,
+				"issuers: %s holds no key: every pass would be refused",
+				p->issuers);
+		pass_keys_free(k);
+	}
 }
 
 /* "device NAME" -> NAME if the word matches, else NULL */
@@ -799,6 +906,8 @@ int conf_load(const char *path, struct conf **out, conf_error_fn err,
 			parse_privacy(&x, s);
 		} else if (strcmp(s->name, "admin") == 0) {
 			parse_admin(&x, s);
+		} else if (strcmp(s->name, "passes") == 0) {
+			parse_passes(&x, s);
 		} else if (strcmp(s->name, "wicketd") != 0 &&
 			   strcmp(s->name, "mqtt") != 0 &&
 			   named(s->name, "device") == NULL) {
@@ -813,6 +922,7 @@ int conf_load(const char *path, struct conf **out, conf_error_fn err,
 	if (x.c->n_lanes == 0)
 		fail(&x, path, doc->n_lines ? doc->n_lines : 1,
 		     "missing section [lane NAME] (a gate needs at least one lane)");
+	lane_fail_to_gates(&x);
 	if (x.c->mqtt.client_id == NULL && x.c->site && x.c->gate) {
 		if (asprintf(&x.c->mqtt.client_id, "wicket-%s-%s", x.c->site,
 			     x.c->gate) < 0)
@@ -864,6 +974,7 @@ void conf_free(struct conf *c)
 	free(c->control_socket);
 	free(c->control_group);
 	free(c->admin.keys);
+	free(c->passes.issuers);
 	free(c->file);
 	free(c);
 }

@@ -33,6 +33,15 @@ struct conf_lane {
 	const struct wk_conf_item *thermal_item, *reader_item, *gate_item;
 	long window_ms;
 	unsigned pulse_ms;	/* 0: the gate's own */
+	/* the gate kit (issue 6): devices whose door contact, exit button,
+	 * override key and lights/buzzer serve this lane, -1 if none */
+	int door, exit_button, override, indicator;
+	const struct wk_conf_item *door_item, *exit_button_item,
+		*override_item, *indicator_item, *fail_item;
+	int fail_safe;		/* fail = safe: the gate open while wicketd
+				 * is not driving it; else secure: closed */
+	long door_held_ms;	/* door open longer: door_held */
+	long door_grant_ms;	/* a granted opening may start this late */
 };
 
 enum conf_mqtt_protocol {
@@ -77,6 +86,11 @@ struct conf_admin {
 	char *keys;		/* the admin keys file */
 };
 
+/* [passes]: signed QR passes (docs/passes.md) */
+struct conf_passes {
+	char *issuers;		/* the issuer keys file, NULL: no passes */
+};
+
 struct conf_privacy {
 	char *key_file;		/* NULL: state_dir/privacy.key, made if missing */
 	int publish_credential;
@@ -99,6 +113,7 @@ struct conf {
 	struct conf_ledger ledger;
 	struct conf_privacy privacy;
 	struct conf_admin admin;
+	struct conf_passes passes;
 	size_t n_devices;
 	struct conf_device *devices;
 	size_t n_lanes;

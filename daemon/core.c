@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "config.h"
 #include "control.h"
 #include "core.h"
+#include "door.h"
 #include "history.h"
 #include "json.h"
 #include "lane.h"
@@ -54,6 +56,8 @@
 #define SETTLE_MS 2000
 #define REG_POLL_MS 1000
 #define REG_RETRY_MS 30000
+#define EMERGENCY_PULSE_MS 3000	/* gates that cannot hold: pulsed again */
+#define EMERGENCY_REPEAT_MS 1000	/* every second during a fire alarm */
 
 /* A registry load running on its own thread. */
 struct reg_loader {
@@ -108,6 +112,12 @@ struct core {
 	uint64_t watchdog_timer;
 	long watchdog_ms;	/* the ping interval; 0: no watchdog */
 	int watchdog_stuck;	/* a worker is stuck: pings withheld */
+	/* the gate kit (issue 6), per device of c->conf */
+	struct door *doors;	/* the devices that are some lane's door */
+	int *door_used;
+	int *fire;		/* the device's fire alarm input is active */
+	int emergency;		/* some fire alarm input is active */
+	uint64_t emergency_timer;	/* pulses gates that cannot hold */
 };
 
 static void log_conf_error(void *ctx, const char *file, int line,
@@ -192,6 +202,7 @@ static void build_status(struct core *c, struct json *j, int local)
 	json_int(j, "outbox", c->lg ? ledger_count_undelivered(c->lg) : -1);
 	json_raw(j, "ledger", json_end(&l) ? l.buf : "{}");
 	json_raw(j, "devices", json_end(&d) ? d.buf : "{}");
+	json_bool(j, "emergency", c->emergency);
 	if (local) {
 		struct json ln, b;
 
@@ -382,6 +393,25 @@ static void raise_alarm(struct core *c, const struct ledger_event *p,
 	submit(c, &ev, 0);
 }
 
+/* Show a pattern on the lane's lights and buzzer, if it has them. */
+static void indicate(struct core *c, int lane, enum wk_indication what)
+{
+	const struct conf_lane *cl = &c->conf->lanes[lane];
+	struct wk_command cmd = {
+		.type = WK_CMD_INDICATE,
+		.id = ++c->cmd_id,
+	};
+	int rc;
+
+	if (cl->indicator < 0 || c->pl == NULL)
+		return;
+	cmd.value = what;
+	rc = plug_command(c->pl, cl->indicator, &cmd);
+	if (rc < 0)
+		log_warn("lane %s: indicator %s: %s", cl->name,
+			 c->conf->devices[cl->indicator].name, strerror(-rc));
+}
+
 static void open_gate(struct core *c, int lane)
 {
 	const struct conf_lane *cl = &c->conf->lanes[lane];
@@ -394,6 +424,9 @@ static void open_gate(struct core *c, int lane)
 
 	if (cl->gate < 0 || c->pl == NULL)
 		return;
+	/* the door may open now: not forced */
+	if (cl->door >= 0 && c->door_used && c->door_used[cl->door])
+		door_grant(&c->doors[cl->door], ev_mono_ms());
 	rc = plug_command(c->pl, cl->gate, &cmd);
 	if (rc < 0)
 		log_err("lane %s: cannot open gate %s: %s", cl->name,
@@ -433,6 +466,8 @@ static void on_written(void *arg, uint64_t tag, int64_t seq,
 		 * way the person at the gate is not kept waiting */
 		if (p->allow)
 			open_gate(c, p->lane);
+		indicate(c, p->lane, p->alarm != RULES_SEV_NONE ? WK_IND_ALARM :
+			 p->allow ? WK_IND_ALLOW : WK_IND_DENY);
 		if (p->alarm != RULES_SEV_NONE)
 			raise_alarm(c, &p->ev, p->alarm, seq);
 		*p = c->pending[--c->n_pending];
@@ -478,7 +513,7 @@ static void gather_facts(struct core *c, const struct conf_lane *cl,
 	if (!a->has_credential) {
 		f->credential = cl->reader >= 0 ? RULES_CRED_MISSING :
 						  RULES_CRED_NONE;
-	} else if (c->reg == NULL) {
+	} else if (c->reg == NULL || a->credential_class == LANE_CRED_OPAQUE) {
 		f->credential = RULES_CRED_UNKNOWN;
 	} else {
 		reg_lookup(c->reg, a->credential, a->time_ms / 1000, m);
@@ -570,6 +605,7 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 				 cl->name, cl->direction,
 				 a->has_credential ? a->credential : "-", temp,
 				 v.reason, v.rule);
+			indicate(c, l->index, WK_IND_RETEST);
 			return LANE_RETEST;
 		}
 		/* no second re-test, none without a sensor, none while
@@ -623,6 +659,7 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 }
 
 static long on_lane_timer(struct ev_loop *loop, void *arg);
+static void door_tick_all(struct core *c, int64_t now);
 
 static void arm_lanes(struct core *c)
 {
@@ -632,6 +669,12 @@ static void arm_lanes(struct core *c)
 	c->lane_timer = 0;
 	for (size_t i = 0; i < c->conf->n_lanes; i++) {
 		int64_t d = lane_deadline(&c->lanes[i]);
+
+		if (d >= 0 && (next < 0 || d < next))
+			next = d;
+	}
+	for (size_t i = 0; c->door_used && i < c->conf->n_devices; i++) {
+		int64_t d = c->door_used[i] ? door_deadline(&c->doors[i]) : -1;
 
 		if (d >= 0 && (next < 0 || d < next))
 			next = d;
@@ -650,11 +693,290 @@ static long on_lane_timer(struct ev_loop *loop, void *arg)
 	c->lane_timer = 0;
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
 		lane_expire(&c->lanes[i], now, ev_wall_ms());
+	door_tick_all(c, now);
 	arm_lanes(c);
 	return EV_STOP_TIMER;
 }
 
-static void on_device_event(void *arg, int dev, const struct wk_event *ev)
+/* --- the gate kit: door contacts, buttons, the fire alarm ------------ */
+
+static int manual_open(struct core *c, int lane, const char *reason,
+		       const char *message);
+
+static const char *input_name(uint32_t role)
+{
+	switch (role) {
+	case WK_INPUT_DOOR:
+		return "door";
+	case WK_INPUT_EXIT_BUTTON:
+		return "exit_button";
+	case WK_INPUT_FIRE_ALARM:
+		return "fire_alarm";
+	case WK_INPUT_OVERRIDE:
+		return "override";
+	}
+	return "unknown";
+}
+
+/* An alarm of the gate kit: ledger, event/alarm, watchers, the log, and
+ * the alarm pattern on the lane's lights.  lane -1: the whole gate. */
+static void kit_alarm(struct core *c, int lane, const char *kind,
+		      enum rules_severity sev, const char *fmt, ...)
+	WK_PRINTF(5, 6);
+
+static void kit_alarm(struct core *c, int lane, const char *kind,
+		      enum rules_severity sev, const char *fmt, ...)
+{
+	struct ledger_event ev;
+	va_list ap;
+
+	alarm_event(&ev, kind, sev, ev_wall_ms());
+	if (lane >= 0)
+		snprintf(ev.lane, sizeof(ev.lane), "%s",
+			 c->conf->lanes[lane].name);
+	va_start(ap, fmt);
+	vsnprintf(ev.message, sizeof(ev.message), fmt, ap);
+	va_end(ap);
+	log_msg(sev >= RULES_SEV_MEDIUM ? WK_LOG_WARNING : WK_LOG_NOTICE,
+		"alarm %s lane=%s: %s", kind, lane >= 0 ? ev.lane : "-",
+		ev.message);
+	submit(c, &ev, 0);
+	if (lane >= 0 && sev >= RULES_SEV_MEDIUM)
+		indicate(c, lane, WK_IND_ALARM);
+}
+
+/* The first lane whose door is that device: alarms name it. */
+static int door_lane(struct core *c, int dev)
+{
+	for (size_t i = 0; i < c->conf->n_lanes; i++)
+		if (c->conf->lanes[i].door == dev)
+			return (int)i;
+	return -1;
+}
+
+static void door_report(struct core *c, int dev, enum door_alarm a)
+{
+	const char *name = c->conf->devices[dev].name;
+	int lane = door_lane(c, dev);
+
+	switch (a) {
+	case DOOR_FORCED:
+		kit_alarm(c, lane, "door_forced", RULES_SEV_HIGH,
+			  "door opened without a granted passage (door contact of %s)",
+			  name);
+		break;
+	case DOOR_HELD:
+		kit_alarm(c, lane, "door_held", RULES_SEV_MEDIUM,
+			  "door held open longer than %lld s (door contact of %s)",
+			  (long long)c->doors[dev].held_ms / 1000, name);
+		break;
+	case DOOR_CLOSED_AFTER_HELD:
+		kit_alarm(c, lane, "door_closed", RULES_SEV_LOW,
+			  "door closed again after being held open (door contact of %s)",
+			  name);
+		break;
+	case DOOR_QUIET:
+		break;
+	}
+}
+
+static void door_tick_all(struct core *c, int64_t now)
+{
+	for (size_t i = 0; c->door_used && i < c->conf->n_devices; i++)
+		if (c->door_used[i])
+			door_report(c, (int)i, door_tick(&c->doors[i], now));
+}
+
+static long on_emergency_timer(struct ev_loop *loop, void *arg);
+
+/* Hold every lane's gate open (fire alarm) or let it close.  A gate that
+ * cannot hold is pulsed again every second while the alarm lasts. */
+static void hold_gates(struct core *c, int on)
+{
+	struct wk_command cmd = { .type = WK_CMD_HOLD };
+	int need_pulses = 0;
+
+	for (size_t i = 0; i < c->conf->n_lanes; i++) {
+		int g = c->conf->lanes[i].gate;
+		int dup = 0;
+
+		if (g < 0 || c->pl == NULL)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			dup |= c->conf->lanes[j].gate == g;
+		if (dup)
+			continue;
+		if (!(plug_provides(c->pl, g) & WK_PROVIDES_HOLD)) {
+			need_pulses = 1;
+			continue;
+		}
+		cmd.id = ++c->cmd_id;
+		cmd.value = (uint32_t)on;
+		if (plug_command(c->pl, g, &cmd) < 0)
+			log_err("gate %s: cannot %s", c->conf->devices[g].name,
+				on ? "hold it open" : "release it");
+	}
+	ev_del_timer(c->loop, c->emergency_timer);
+	c->emergency_timer = 0;
+	if (on && need_pulses)
+		c->emergency_timer = ev_add_timer(c->loop, 0,
+						  on_emergency_timer, c);
+}
+
+static long on_emergency_timer(struct ev_loop *loop, void *arg)
+{
+	struct core *c = arg;
+	struct wk_command cmd = {
+		.type = WK_CMD_OPEN,
+		.pulse_ms = EMERGENCY_PULSE_MS,
+	};
+
+	(void)loop;
+	for (size_t i = 0; c->pl && i < c->conf->n_lanes; i++) {
+		int g = c->conf->lanes[i].gate;
+
+		if (g < 0 || (plug_provides(c->pl, g) & WK_PROVIDES_HOLD))
+			continue;
+		cmd.id = ++c->cmd_id;
+		plug_command(c->pl, g, &cmd);
+	}
+	return EMERGENCY_REPEAT_MS;
+}
+
+/* Some fire alarm input is active (on) or none is any more. */
+static void set_emergency(struct core *c, int on, int dev)
+{
+	const char *name = c->conf->devices[dev].name;
+	int64_t now = ev_mono_ms();
+
+	if (on == c->emergency)
+		return;
+	c->emergency = on;
+	if (on)
+		kit_alarm(c, -1, "fire_alarm", RULES_SEV_CRITICAL,
+			  "fire alarm (input of %s): every lane held open",
+			  name);
+	else
+		kit_alarm(c, -1, "fire_alarm_cleared", RULES_SEV_LOW,
+			  "fire alarm cleared (input of %s): lanes back to normal",
+			  name);
+	hold_gates(c, on);
+	for (size_t i = 0; c->door_used && i < c->conf->n_devices; i++)
+		if (c->door_used[i])
+			door_hold(&c->doors[i], on, now);
+	for (size_t i = 0; i < c->conf->n_lanes; i++)
+		indicate(c, (int)i, on ? WK_IND_ALARM : WK_IND_OFF);
+	publish_status(c);
+}
+
+static void on_input(struct core *c, int dev, const struct wk_event *ev)
+{
+	const char *name = c->conf->devices[dev].name;
+	int active = ev->input.active != 0;
+	int initial = ev->input.initial != 0;
+
+	log_info("device %s: %s %s%s", name, input_name(ev->input.role),
+		 active ? "active" : "inactive", initial ? " (at start)" : "");
+	switch (ev->input.role) {
+	case WK_INPUT_DOOR:
+		if (c->door_used && c->door_used[dev])
+			door_report(c, dev, door_input(&c->doors[dev], active,
+						       initial, ev_mono_ms()));
+		break;
+	case WK_INPUT_EXIT_BUTTON:
+	case WK_INPUT_OVERRIDE: {
+		int exit = ev->input.role == WK_INPUT_EXIT_BUTTON;
+
+		if (!active || initial)
+			break;
+		for (size_t i = 0; i < c->conf->n_lanes; i++) {
+			const struct conf_lane *cl = &c->conf->lanes[i];
+			char msg[128];
+
+			if ((exit ? cl->exit_button : cl->override) != dev)
+				continue;
+			snprintf(msg, sizeof(msg), "%s of %s",
+				 exit ? "exit button" : "override key turned",
+				 name);
+			if (!exit)
+				log_warn("lane %s: override key of %s turned: opening once",
+					 cl->name, name);
+			manual_open(c, (int)i, exit ? "exit_button" :
+				    "override_key", msg);
+		}
+		break;
+	}
+	case WK_INPUT_FIRE_ALARM: {
+		int any = 0;
+
+		c->fire[dev] = active;
+		for (size_t i = 0; i < c->conf->n_devices; i++)
+			any |= c->fire[i];
+		set_emergency(c, any, dev);
+		break;
+	}
+	default:
+		log_warn("device %s: input of unknown role %u", name,
+			 ev->input.role);
+	}
+}
+
+/* The kit's state for c->conf: a door supervisor per door device. */
+static int kit_new(struct core *c)
+{
+	size_t n = c->conf->n_devices ? c->conf->n_devices : 1;
+
+	c->doors = calloc(n, sizeof(*c->doors));
+	c->door_used = calloc(n, sizeof(*c->door_used));
+	c->fire = calloc(n, sizeof(*c->fire));
+	if (c->doors == NULL || c->door_used == NULL || c->fire == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->conf->n_lanes; i++) {
+		const struct conf_lane *cl = &c->conf->lanes[i];
+
+		if (cl->door < 0)
+			continue;
+		if (!c->door_used[cl->door])
+			door_init(&c->doors[cl->door], cl->door_held_ms,
+				  cl->door_grant_ms);
+		c->door_used[cl->door] = 1;
+	}
+	return 0;
+}
+
+static void kit_free(struct core *c)
+{
+	if (c->loop)
+		ev_del_timer(c->loop, c->emergency_timer);
+	c->emergency_timer = 0;
+	free(c->doors);
+	free(c->door_used);
+	free(c->fire);
+	c->doors = NULL;
+	c->door_used = NULL;
+	c->fire = NULL;
+}
+
+/* A credential the core names itself: too long to be a card number or
+ * a code the registry could hold (a QR pass comes with issue 6's passes).
+ * Its content is never logged or recorded. */
+static void long_code(struct core *c, int dev, const struct wk_event *ev,
+		      size_t len)
+{
+	char name[WK_CREDENTIAL_MAX];
+	int64_t mono = ev_mono_ms();
+
+	snprintf(name, sizeof(name), "(code of %zu bytes)", len);
+	log_info("device %s: a code of %zu bytes, not a credential of the registry",
+		 c->conf->devices[dev].name, len);
+	for (size_t i = 0; i < c->conf->n_lanes; i++)
+		if (c->conf->lanes[i].reader == dev)
+			lane_credential_as(&c->lanes[i], mono, ev->time_ms, name,
+					   LANE_CRED_OPAQUE, 0);
+}
+
+static void on_device_event(void *arg, int dev, const struct wk_event *ev,
+			    const char *code, size_t code_len)
 {
 	struct core *c = arg;
 	int64_t mono = ev_mono_ms();
@@ -673,6 +995,10 @@ static void on_device_event(void *arg, int dev, const struct wk_event *ev)
 		break;
 	}
 	case WK_EV_CREDENTIAL:
+		if (code != NULL) {
+			long_code(c, dev, ev, code_len);
+			break;
+		}
 		log_debug("device %s: credential %s", c->conf->devices[dev].name,
 			  ev->credential);
 		for (size_t i = 0; i < c->conf->n_lanes; i++)
@@ -689,6 +1015,9 @@ static void on_device_event(void *arg, int dev, const struct wk_event *ev)
 	case WK_EV_GATE_STATE:
 		log_info("device %s: gate %s", c->conf->devices[dev].name,
 			 ev->gate_open ? "open" : "closed");
+		break;
+	case WK_EV_INPUT:
+		on_input(c, dev, ev);
 		break;
 	default:
 		log_warn("device %s: unknown event type %u",
@@ -1315,6 +1644,10 @@ static int apply(struct core *c)
 
 	free(c->lanes);
 	free(c->dev);
+	kit_free(c);
+	c->emergency = 0;
+	if (kit_new(c) < 0)
+		return -ENOMEM;
 	c->lanes = calloc(c->conf->n_lanes, sizeof(*c->lanes));
 	c->n_lanes = c->lanes ? c->conf->n_lanes : 0;
 	c->dev = calloc(c->conf->n_devices ? c->conf->n_devices : 1,
@@ -1790,6 +2123,31 @@ fail:
 	return rc < 0 ? rc : -EINVAL;
 }
 
+/* A clean stop: each lane's gate as its `fail` says.  A gpio relay goes
+ * to its fail state in the plugin's stop() (de-energised, docs/wiring.md);
+ * a gate that can hold is held open for fail = safe. */
+static void leave_fail_state(struct core *c)
+{
+	struct wk_command cmd = { .type = WK_CMD_HOLD, .value = 1 };
+
+	if (c->conf == NULL || c->pl == NULL)
+		return;
+	for (size_t i = 0; i < c->conf->n_lanes; i++) {
+		const struct conf_lane *cl = &c->conf->lanes[i];
+
+		if (cl->gate < 0)
+			continue;
+		if (cl->fail_safe &&
+		    (plug_provides(c->pl, cl->gate) & WK_PROVIDES_HOLD)) {
+			cmd.id = ++c->cmd_id;
+			plug_command(c->pl, cl->gate, &cmd);
+		}
+		log_notice("lane %s: stopping with the gate %s (fail = %s)",
+			   cl->name, cl->fail_safe ? "open" : "closed",
+			   cl->fail_safe ? "safe" : "secure");
+	}
+}
+
 int core_run(struct core *c)
 {
 	int rc;
@@ -1801,6 +2159,7 @@ int core_run(struct core *c)
 	if (c->conf)
 		for (size_t i = 0; i < c->conf->n_lanes; i++)
 			lane_flush(&c->lanes[i], ev_wall_ms());
+	leave_fail_state(c);
 	return rc;
 }
 
@@ -1840,6 +2199,7 @@ void core_free(struct core *c)
 	conf_free(c->conf);
 	free(c->lanes);
 	free(c->dev);
+	kit_free(c);
 	free(c->pending);
 	free(c->config_path);
 	free(c);

@@ -88,9 +88,16 @@ static int wants_partner(const struct lane *l)
 void lane_credential(struct lane *l, int64_t mono, int64_t wall,
 		     const char *credential)
 {
+	lane_credential_as(l, mono, wall, credential, LANE_CRED_PLAIN, 0);
+}
+
+void lane_credential_as(struct lane *l, int64_t mono, int64_t wall,
+			const char *credential, int cls, uint64_t ref)
+{
 	lane_expire(l, mono, wall);
 	if (l->state == LANE_RETESTING) {
-		if (l->a.has_credential && strcmp(l->a.credential, credential) == 0)
+		if (l->a.has_credential && l->a.credential_class == cls &&
+		    strcmp(l->a.credential, credential) == 0)
 			return;
 		l->a.time_ms = wall;
 		close_attempt(l, mono, 0);
@@ -101,6 +108,8 @@ void lane_credential(struct lane *l, int64_t mono, int64_t wall,
 		close_attempt(l, mono, 0);
 	l->a.has_credential = 1;
 	snprintf(l->a.credential, sizeof(l->a.credential), "%s", credential);
+	l->a.credential_class = cls;
+	l->a.credential_ref = ref;
 	l->a.time_ms = wall;
 	if (!wants_partner(l) || l->a.has_temperature) {
 		close_attempt(l, mono, 1);

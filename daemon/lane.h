@@ -22,6 +22,11 @@ struct attempt {
 	int64_t time_ms;	/* wall clock of the last input */
 	int has_credential;
 	char credential[WK_CREDENTIAL_MAX];
+	/* what credential is: LANE_CRED_PLAIN, the text a reader sent; else
+	 * the core's own name for a code it checked itself (a QR pass, a
+	 * code too long to be a card), with credential_ref its note of it */
+	int credential_class;
+	uint64_t credential_ref;
 	int has_temperature;
 	double temperature_c;
 	int retest;		/* the second reading of a re-test (or its
@@ -55,8 +60,12 @@ struct lane {
 void lane_init(struct lane *l, int index, int has_reader, int has_thermal,
 	       int64_t window_ms, int64_t retest_ms, lane_attempt_fn fn,
 	       void *arg);
+enum { LANE_CRED_PLAIN = 0, LANE_CRED_PASS, LANE_CRED_OPAQUE };
 void lane_credential(struct lane *l, int64_t mono, int64_t wall,
 		     const char *credential);
+/* The same with its class and the caller's reference (see attempt). */
+void lane_credential_as(struct lane *l, int64_t mono, int64_t wall,
+			const char *credential, int cls, uint64_t ref);
 void lane_temperature(struct lane *l, int64_t mono, int64_t wall, double t);
 /* Monotonic time at which lane_expire() has work, or -1. */
 int64_t lane_deadline(const struct lane *l);

@@ -44,6 +44,8 @@ struct wk_instance {
 struct queued {
 	int device;
 	struct wk_event ev;
+	char *code;		/* emit_code(): the whole credential, or NULL */
+	size_t code_len;
 };
 
 struct plugins {
@@ -98,7 +100,9 @@ static int host_conf_error(struct wk_instance *inst,
 	return -EINVAL;
 }
 
-static int host_emit(struct wk_instance *inst, const struct wk_event *ev)
+/* Queue one event; code (malloc'd, or NULL) is the queue's from here on. */
+static int enqueue(struct wk_instance *inst, const struct wk_event *ev,
+		   char *code, size_t code_len)
 {
 	struct plugins *pl = inst->owner;
 	uint64_t one = 1;
@@ -115,12 +119,39 @@ static int host_emit(struct wk_instance *inst, const struct wk_event *ev)
 		q->ev = *ev;
 		q->ev.credential[WK_CREDENTIAL_MAX - 1] = '\0';
 		q->ev.message[WK_MESSAGE_MAX - 1] = '\0';
+		q->code = code;
+		q->code_len = code_len;
 		pl->count++;
 	}
 	pthread_mutex_unlock(&pl->mu);
-	if (rc == 0 && write(pl->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (rc < 0) {
+		free(code);
+		return rc;
+	}
+	if (write(pl->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		rc = -errno;
 	return rc;
+}
+
+static int host_emit(struct wk_instance *inst, const struct wk_event *ev)
+{
+	return enqueue(inst, ev, NULL, 0);
+}
+
+/* ABI 1.3: a credential of any length up to WK_CODE_MAX (a QR pass). */
+static int host_emit_code(struct wk_instance *inst, const struct wk_event *ev,
+			  const char *code, size_t len)
+{
+	char *copy;
+
+	if (ev->type != WK_EV_CREDENTIAL || len == 0 || len > WK_CODE_MAX)
+		return -EMSGSIZE;
+	copy = malloc(len + 1);
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, code, len);
+	copy[len] = '\0';
+	return enqueue(inst, ev, copy, len);
 }
 
 static const struct wk_host_api host_api = {
@@ -130,6 +161,7 @@ static const struct wk_host_api host_api = {
 	.log = host_log,
 	.conf_error = host_conf_error,
 	.emit = host_emit,
+	.emit_code = host_emit_code,
 };
 
 static void fail(struct plugins *pl, const char *file, int line,
@@ -210,6 +242,26 @@ refuse:
 	return NULL;
 }
 
+/* What an instance provides: its own answer (ABI 1.3), else its
+ * plugin's. */
+static uint32_t provides(const struct wk_instance *in)
+{
+	const struct wk_plugin *d = in->desc;
+
+	if (d == NULL)
+		return 0;
+	if (d->abi_minor >= 3 && d->instance_provides && in->state)
+		return d->instance_provides(in->state) & d->provides;
+	return d->provides;
+}
+
+uint32_t plug_provides(const struct plugins *pl, int device)
+{
+	if (device < 0 || (size_t)device >= pl->n)
+		return 0;
+	return provides(&pl->inst[device]);
+}
+
 static void check_lane_device(struct plugins *pl, const struct conf *c,
 			      const struct wk_conf_item *it, int dev,
 			      uint32_t need, const char *what)
@@ -219,10 +271,16 @@ static void check_lane_device(struct plugins *pl, const struct conf *c,
 	if (it == NULL || dev < 0)
 		return;
 	in = &pl->inst[dev];
-	if (in->desc && !(in->desc->provides & need))
+	if (in->desc == NULL)
+		return;
+	if (!(in->desc->provides & need))
 		fail(pl, it->file, it->line,
 		     "%s: device %s (plugin %s) provides no %s", it->key,
 		     c->devices[dev].name, in->desc->name, what);
+	else if (in->state && !(provides(in) & need))
+		fail(pl, it->file, it->line,
+		     "%s: device %s has no %s in its configuration", it->key,
+		     c->devices[dev].name, what);
 }
 
 int plug_open(const struct conf *c, struct plugins **out, conf_error_fn err,
@@ -274,6 +332,18 @@ int plug_open(const struct conf *c, struct plugins **out, conf_error_fn err,
 				  WK_PROVIDES_CREDENTIAL, "credentials");
 		check_lane_device(pl, c, l->gate_item, l->gate,
 				  WK_PROVIDES_GATE, "gate");
+		check_lane_device(pl, c, l->door_item, l->door,
+				  WK_PROVIDES_DOOR, "door contact");
+		check_lane_device(pl, c, l->exit_button_item, l->exit_button,
+				  WK_PROVIDES_EXIT_BUTTON, "exit button");
+		check_lane_device(pl, c, l->override_item, l->override,
+				  WK_PROVIDES_OVERRIDE, "override key");
+		check_lane_device(pl, c, l->indicator_item, l->indicator,
+				  WK_PROVIDES_INDICATOR, "lights or buzzer");
+		if (l->fail_safe)
+			check_lane_device(pl, c, l->fail_item, l->gate,
+					  WK_PROVIDES_HOLD,
+					  "way to hold the gate open (fail = safe needs one)");
 	}
 	if (pl->n_errors > 0) {
 		int n = pl->n_errors;
@@ -333,6 +403,8 @@ void plug_close(struct plugins *pl)
 	}
 	free(pl->libs);
 	free(pl->inst);
+	for (size_t i = 0; pl->ring && i < pl->count; i++)
+		free(pl->ring[(pl->head + i) % QUEUE_CAP].code);
 	free(pl->ring);
 	if (pl->efd >= 0)
 		close(pl->efd);
@@ -364,7 +436,8 @@ size_t plug_drain(struct plugins *pl, plug_event_fn fn, void *arg)
 		pl->head = (pl->head + 1) % QUEUE_CAP;
 		pl->count--;
 		pthread_mutex_unlock(&pl->mu);
-		fn(arg, q.device, &q.ev);
+		fn(arg, q.device, &q.ev, q.code, q.code_len);
+		free(q.code);
 		n++;
 	}
 	return n;

@@ -28,12 +28,18 @@ void plug_close(struct plugins *pl);
 
 /* The eventfd to watch for EPOLLIN. */
 int plug_event_fd(const struct plugins *pl);
-typedef void (*plug_event_fn)(void *arg, int device, const struct wk_event *ev);
+/* code: a credential too long for ev->credential (emit_code, ABI 1.3),
+ * NUL-terminated, valid during the call; NULL otherwise. */
+typedef void (*plug_event_fn)(void *arg, int device, const struct wk_event *ev,
+			      const char *code, size_t code_len);
 /* Hand out every queued event, in order.  Returns how many. */
 size_t plug_drain(struct plugins *pl, plug_event_fn fn, void *arg);
 /* Events dropped because the queue was full, since start. */
 uint64_t plug_dropped(struct plugins *pl);
 
+/* WK_PROVIDES_* of that instance as configured (ABI 1.3), else of its
+ * plugin. */
+uint32_t plug_provides(const struct plugins *pl, int device);
 int plug_command(struct plugins *pl, int device, const struct wk_command *cmd);
 /* The device's health from its plugin (ABI 1.1).  0, or -ENOTSUP when the
  * plugin keeps none (*out is zeroed then). */

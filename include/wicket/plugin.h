@@ -20,7 +20,17 @@
  * ABI history: 1.0 first; 1.1 adds wk_plugin.health (in a former reserved
  * slot, so the struct keeps its size); 1.2 adds wk_health.heartbeat_ms and
  * heartbeat_max_ms (in former reserved slots; the same size on 64-bit
- * hosts) for the systemd watchdog.
+ * hosts) for the systemd watchdog; 1.3 adds the gate kit's inputs and
+ * outputs (WK_EV_INPUT, WK_CMD_HOLD, WK_CMD_INDICATE, in unions over
+ * reserved slots, so no struct changes size), credentials longer than
+ * WK_CREDENTIAL_MAX (wk_host_api.emit_code) and per-instance capabilities
+ * (wk_plugin.instance_provides).
+ *
+ * Keys the host adds to an instance's configuration (ABI 1.3): a device
+ * that is a lane's gate gets `fail = safe|secure` from that lane (what the
+ * gate must be while wicketd is not driving it: safe = open, secure =
+ * closed; wicketd.conf(5)), with the lane key's file and line.  A plugin
+ * that does not use it must accept and ignore it.
  */
 #ifndef WICKET_PLUGIN_H
 #define WICKET_PLUGIN_H
@@ -29,7 +39,7 @@
 #include <stdint.h>
 
 #define WICKET_ABI_MAJOR 1
-#define WICKET_ABI_MINOR 2
+#define WICKET_ABI_MINOR 3
 #define WICKET_PLUGIN_SYMBOL "wicket_plugin"
 
 #ifdef __GNUC__
@@ -74,6 +84,16 @@ enum wk_event_type {
 	WK_EV_DEVICE_FAULT = 3,	/* message: why; sent once per fault spell */
 	WK_EV_DEVICE_OK = 4,	/* message: "connected", "recovered" ... */
 	WK_EV_GATE_STATE = 5,	/* gate_open */
+	WK_EV_INPUT = 6,	/* ABI 1.3: input.role, input.active, input.initial */
+};
+
+/* ABI 1.3: what an input of the gate kit is for.  The host decides what
+ * an input means for the lanes (wicketd.conf(5), [lane] door = ...). */
+enum wk_input_role {
+	WK_INPUT_DOOR = 1,	/* door contact: active = the door is open */
+	WK_INPUT_EXIT_BUTTON = 2,	/* request to exit: active = pressed */
+	WK_INPUT_FIRE_ALARM = 3,	/* fire panel: active = alarm */
+	WK_INPUT_OVERRIDE = 4,	/* guard's key switch: active = turned */
 };
 
 #define WK_CREDENTIAL_MAX 64
@@ -87,18 +107,49 @@ struct wk_event {
 	int gate_open;
 	char credential[WK_CREDENTIAL_MAX];
 	char message[WK_MESSAGE_MAX];
-	void *reserved[4];
+	union {
+		void *reserved[4];
+		/* WK_EV_INPUT (ABI 1.3): a debounced change of an input, in
+		 * logical terms (active_low already applied).  initial: the
+		 * level found at start (or after the line came back), not a
+		 * change; sent once per input so the host knows where it
+		 * stands. */
+		struct {
+			uint32_t role;	/* enum wk_input_role */
+			int32_t active;	/* 1 active, 0 inactive */
+			int32_t initial;
+		} input;
+	};
 };
 
 enum wk_command_type {
 	WK_CMD_OPEN = 1,	/* open the gate once: pulse_ms, 0 = configured */
+	/* ABI 1.3: hold the gate open (value 1) until told value 0, which
+	 * closes it (or lets a running pulse end).  The fire alarm's
+	 * emergency open and a clean stop of a fail-safe lane use it. */
+	WK_CMD_HOLD = 2,
+	/* ABI 1.3: show a pattern on the lights and buzzer: value is an
+	 * enum wk_indication; a new one replaces the one running. */
+	WK_CMD_INDICATE = 3,
+};
+
+/* ABI 1.3: light and buzzer patterns (docs/wiring.md describes each). */
+enum wk_indication {
+	WK_IND_OFF = 0,		/* everything off */
+	WK_IND_ALLOW = 1,	/* passage allowed */
+	WK_IND_DENY = 2,	/* passage denied */
+	WK_IND_RETEST = 3,	/* measure the temperature again */
+	WK_IND_ALARM = 4,	/* an alarm: fever, door forced, fire ... */
 };
 
 struct wk_command {
 	uint32_t type;		/* enum wk_command_type */
 	uint32_t pulse_ms;
 	uint64_t id;		/* the host's, echoed in logs */
-	void *reserved[4];
+	union {
+		void *reserved[4];
+		uint32_t value;	/* WK_CMD_HOLD, WK_CMD_INDICATE (ABI 1.3) */
+	};
 };
 
 /* A device's health as the plugin sees it (ABI 1.1): counters since
@@ -155,13 +206,29 @@ struct wk_host_api {
 	/* Hand an event to the core: thread-safe, copies *ev, never blocks on
 	 * the loop.  Returns 0, or -ENOBUFS when the core's queue is full. */
 	int (*emit)(struct wk_instance *inst, const struct wk_event *ev);
-	void *reserved[8];
+	/* ABI 1.3, check size before use: a WK_EV_CREDENTIAL whose credential
+	 * is code[0..len) (1..WK_CODE_MAX bytes, no NUL needed; a signed QR
+	 * pass is up to 340), ev->credential is ignored.  Thread-safe like
+	 * emit.  0, -EMSGSIZE when len is 0 or over WK_CODE_MAX, -ENOBUFS,
+	 * -ENOMEM. */
+	int (*emit_code)(struct wk_instance *inst, const struct wk_event *ev,
+			 const char *code, size_t len);
+	void *reserved[7];
 };
+
+#define WK_CODE_MAX 1024
 
 /* What a plugin provides, so the core can check a lane's wiring. */
 #define WK_PROVIDES_TEMPERATURE 0x1u
 #define WK_PROVIDES_CREDENTIAL 0x2u
 #define WK_PROVIDES_GATE 0x4u
+/* ABI 1.3 */
+#define WK_PROVIDES_DOOR 0x8u		/* WK_EV_INPUT, role door */
+#define WK_PROVIDES_EXIT_BUTTON 0x10u
+#define WK_PROVIDES_FIRE_ALARM 0x20u
+#define WK_PROVIDES_OVERRIDE 0x40u
+#define WK_PROVIDES_INDICATOR 0x80u	/* WK_CMD_INDICATE */
+#define WK_PROVIDES_HOLD 0x100u		/* WK_CMD_HOLD */
 
 struct wk_plugin {
 	uint16_t abi_major;	/* WICKET_ABI_MAJOR the plugin was built for */
@@ -188,7 +255,12 @@ struct wk_plugin {
 	/* ABI 1.1, may be NULL: fill *out (the host zeroed it).  0, or
 	 * -ENOTSUP when the instance keeps no health. */
 	int (*health)(void *state, struct wk_health *out);
-	void *reserved[7];
+	/* ABI 1.3, may be NULL: what this instance, as configured, provides
+	 * (a subset of provides: a gpio device with no door line has no
+	 * WK_PROVIDES_DOOR).  Called after create(), on the loop thread.
+	 * NULL: everything in provides. */
+	uint32_t (*instance_provides)(void *state);
+	void *reserved[6];
 };
 
 #endif

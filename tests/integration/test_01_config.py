@@ -102,7 +102,7 @@ def test_plugin_of_another_abi_refused(tmp_path):
     open(conf, "w").write(text)
     rc, out, err = check(conf)
     assert rc != 0
-    assert "was built for plugin ABI 2.3, this wicketd speaks ABI 1.2" in err, err
+    assert "was built for plugin ABI 2.3, this wicketd speaks ABI 1.3" in err, err
     assert ":%d: plugin 'modbus-gate'" % line_of(text, "plugin = modbus-gate") in err
 
 

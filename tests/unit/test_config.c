@@ -244,7 +244,67 @@ static const struct bad_case bad[] = {
 	  "bad.conf:11: password_file: " },
 	{ GOOD_HEAD "session_expiry = 60\n" GOOD_DEVICES,
 	  "bad.conf:10: session_expiry: only with clean_session = no" },
+	/* the gate kit (issue 6) */
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\nfail = maybe\n",
+	  "bad.conf:26: fail: 'maybe' is not safe" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\nfail = safe\n",
+	  "bad.conf:26: fail: lane y has no gate to leave open" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nexit_button = r1\n",
+	  "bad.conf:25: exit_button: lane y has no gate for it to open" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\noverride = r1\n",
+	  "bad.conf:26: override: lane y has no gate for it to open" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\ndoor = nosuch\n",
+	  "bad.conf:26: door: no section [device nosuch]" },
+	{ GOOD_HEAD GOOD_DEVICES "[lane y]\nreader = r1\ndoor_held_ms = 5\n",
+	  "bad.conf:26: door_held_ms: 5 is out of range 1000..3600000" },
+	{ GOOD_HEAD "[device d]\nplugin = p\nfail = safe\n[lane x]\nthermal = d\n",
+	  "bad.conf:12: fail: say it in the [lane] whose gate this device is" },
+	{ GOOD_HEAD GOOD_DEVICES "[device g]\nplugin = p\n[lane a]\nreader = r1\n"
+	  "gate = g\nfail = safe\n[lane b]\nreader = r1\ngate = g\n",
+	  "bad.conf:30: fail: lanes a and b share gate g but not its fail state (safe, secure)" },
+	{ GOOD_HEAD GOOD_DEVICES "[passes]\nissuers = nosuch.keys\n",
+	  "bad.conf:25: issuers: " },
+	{ GOOD_HEAD GOOD_DEVICES "[passes]\nkeys = x\n",
+	  "bad.conf:25: unknown key 'keys' in [passes]" },
 };
+
+/* A lane's fail state reaches its gate device as the item `fail`, with
+ * the lane's line; the kit's keys are read. */
+static void test_gate_kit(void **state)
+{
+	struct conf *c;
+	struct errors e;
+	const struct conf_device *g;
+	const struct conf_lane *l;
+	int found = 0;
+
+	(void)state;
+	assert_int_equal(load("kit.conf", GOOD_HEAD GOOD_DEVICES
+			      "[device g]\nplugin = p\n[lane a]\nreader = r1\n"
+			      "gate = g\nfail = safe\ndoor = g\nexit_button = g\n"
+			      "override = g\nindicator = g\ndoor_held_ms = 5000\n"
+			      "door_grant_ms = 2000\n", &c, &e), 0);
+	l = &c->lanes[1];
+	g = &c->devices[2];
+	assert_int_equal(l->fail_safe, 1);
+	assert_int_equal(l->door, 2);
+	assert_int_equal(l->exit_button, 2);
+	assert_int_equal(l->override, 2);
+	assert_int_equal(l->indicator, 2);
+	assert_int_equal(l->door_held_ms, 5000);
+	assert_int_equal(l->door_grant_ms, 2000);
+	assert_int_equal(c->lanes[0].fail_safe, 0);
+	assert_int_equal(c->lanes[0].door, -1);
+	assert_int_equal(c->lanes[0].door_held_ms, 30000);
+	for (size_t i = 0; i < g->wk.n_items; i++)
+		if (strcmp(g->wk.items[i].key, "fail") == 0) {
+			assert_string_equal(g->wk.items[i].value, "safe");
+			assert_int_equal(g->wk.items[i].line, 29);
+			found = 1;
+		}
+	assert_true(found);
+	conf_free(c);
+}
 
 static void test_bad(void **state)
 {
@@ -349,6 +409,7 @@ static void test_long_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_gate_kit),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_every_error_reported),
