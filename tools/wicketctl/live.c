@@ -345,8 +345,8 @@ static const char status_usage[] =
 	"The running wicketd: its lanes and mode, each device's health, the\n"
 	"broker link, the outbox, the rules and registry versions, uptime.\n"
 	"Exit 0 when everything is well, 1 when something needs a look (a\n"
-	"device in fault, the broker not connected, the ledger failing), 3 when\n"
-	"wicketd cannot be reached.\n";
+	"device in fault, the broker not connected, the ledger failing, a fire\n"
+	"alarm holding every lane open), 3 when wicketd cannot be reached.\n";
 
 /* Something needs a look: a device in fault, the broker not connected
  * (when enabled), the ledger not ok. */
@@ -361,6 +361,8 @@ static int status_degraded(const struct jt_node *r)
 		return 1;
 	st = ledger ? str_of(ledger, "state") : NULL;
 	if (st == NULL || strcmp(st, "ok") != 0)
+		return 1;
+	if ((n = jt_get(r, "emergency")) && n->type == JT_BOOL && n->b)
 		return 1;
 	for (const struct jt_node *d = devs ? devs->kids : NULL; d; d = d->next)
 		if ((st = str_of(d, "state")) == NULL || strcmp(st, "fault") == 0)
@@ -377,7 +379,7 @@ static void print_status(const struct jt_node *r)
 	long long up = int_of(r, "uptime_s");
 	const struct jt_node *bc = broker ? jt_get(broker, "connected") : NULL;
 	const struct jt_node *be = broker ? jt_get(broker, "enabled") : NULL;
-
+	const struct jt_node *n;
 	char upt[48];
 
 	if (up >= 86400)
@@ -394,6 +396,8 @@ static void print_status(const struct jt_node *r)
 	       str_of(r, "gate") ? str_of(r, "gate") : "?", upt, int_of(r, "pid"));
 	printf("mode:     %s (set by %s)\n", str_of(r, "mode") ? str_of(r, "mode") : "?",
 	       str_of(r, "mode_set_by") ? str_of(r, "mode_set_by") : "?");
+	if ((n = jt_get(r, "emergency")) && n->type == JT_BOOL && n->b)
+		printf("EMERGENCY: a fire alarm input is active; every lane is held open\n");
 	printf("rules:    version %lld%s   registry: version %lld%s\n",
 	       rv && rv->type == JT_NUMBER ? (long long)rv->num : 0LL,
 	       rv && rv->type == JT_NUMBER ? "" : " (none)",
