@@ -36,6 +36,7 @@
 #include "control.h"
 #include "core.h"
 #include "door.h"
+#include "gatepass.h"
 #include "history.h"
 #include "json.h"
 #include "lane.h"
@@ -56,6 +57,7 @@
 #define SETTLE_MS 2000
 #define REG_POLL_MS 1000
 #define REG_RETRY_MS 30000
+#define PASS_NOTES 32	/* QR passes read and not yet decided, at most */
 #define EMERGENCY_PULSE_MS 3000	/* gates that cannot hold: pulsed again */
 #define EMERGENCY_REPEAT_MS 1000	/* every second during a fire alarm */
 
@@ -118,6 +120,15 @@ struct core {
 	int *fire;		/* the device's fire alarm input is active */
 	int emergency;		/* some fire alarm input is active */
 	uint64_t emergency_timer;	/* pulses gates that cannot hold */
+	/* QR passes (issue 6): the issuer keys of [passes], and what each
+	 * pass read said, until its attempt is decided (lane.h: the attempt
+	 * carries the note's ref) */
+	struct pass_keys *pass_keys;
+	struct pass_note {
+		uint64_t ref;
+		struct gp_result r;
+	} pass_notes[PASS_NOTES];
+	uint64_t pass_ref;
 };
 
 static void log_conf_error(void *ctx, const char *file, int line,
@@ -499,6 +510,15 @@ static void local_time(int64_t wall_ms, struct rules_facts *f)
 	f->date = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 }
 
+/* What the QR pass behind an attempt said, or NULL when its note was
+ * overwritten (more than PASS_NOTES passes read meanwhile). */
+static const struct gp_result *pass_note(struct core *c, uint64_t ref)
+{
+	const struct pass_note *n = &c->pass_notes[ref % PASS_NOTES];
+
+	return ref != 0 && n->ref == ref ? &n->r : NULL;
+}
+
 /* Everything the rules may ask about this attempt. */
 static void gather_facts(struct core *c, const struct conf_lane *cl,
 			 const struct attempt *a, struct rules_facts *f,
@@ -513,6 +533,15 @@ static void gather_facts(struct core *c, const struct conf_lane *cl,
 	if (!a->has_credential) {
 		f->credential = cl->reader >= 0 ? RULES_CRED_MISSING :
 						  RULES_CRED_NONE;
+	} else if (a->credential_class == LANE_CRED_PASS) {
+		const struct gp_result *r = pass_note(c, a->credential_ref);
+
+		if (r) {
+			*m = r->match;
+			reg_facts(m, f);
+		} else {
+			f->credential = RULES_CRED_UNKNOWN;
+		}
 	} else if (c->reg == NULL || a->credential_class == LANE_CRED_OPAQUE) {
 		f->credential = RULES_CRED_UNKNOWN;
 	} else {
@@ -597,6 +626,13 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 
 	gather_facts(c, cl, a, &f, &m);
 	rules_eval(c->rules, &f, &v);
+	if (a->has_credential && a->credential_class == LANE_CRED_PASS) {
+		const struct gp_result *r = pass_note(c, a->credential_ref);
+
+		/* a refused pass is denied with its own reason code */
+		if (r)
+			gp_refine(r, &v);
+	}
 	if (a->has_temperature)
 		snprintf(temp, sizeof(temp), "%.1f", a->temperature_c);
 	if (v.decision == RULES_RETEST) {
@@ -623,7 +659,7 @@ static enum lane_verdict on_attempt(struct lane *l, const struct attempt *a,
 	if (a->has_credential)
 		snprintf(ev->credential, sizeof(ev->credential), "%s",
 			 a->credential);
-	if (f.has_person && c->regdb &&
+	if ((f.has_person || m.hid > 0) && c->regdb &&
 	    reg_db_names(c->regdb, m.pid, ev->person_id, sizeof(ev->person_id),
 			 m.hid, ev->household_id, sizeof(ev->household_id)) < 0)
 		log_warn("lane %s: person %lld is no longer in registry.db; recorded without a name",
@@ -975,6 +1011,27 @@ static void long_code(struct core *c, int dev, const struct wk_event *ev,
 					   LANE_CRED_OPAQUE, 0);
 }
 
+/* A QR pass: checked now, against the issuer keys and the registry as
+ * they are; the lane carries its note until the attempt is decided.  The
+ * token and the subject's id are never logged. */
+static void gate_pass(struct core *c, int dev, const struct wk_event *ev,
+		      const char *code, size_t len)
+{
+	struct pass_note *n;
+	uint64_t ref = ++c->pass_ref;
+	int64_t mono = ev_mono_ms();
+
+	n = &c->pass_notes[ref % PASS_NOTES];
+	n->ref = ref;
+	gp_check(c->pass_keys, code, len, ev->time_ms / 1000, c->regdb, &n->r);
+	log_info("device %s: %s: %s (%s)", c->conf->devices[dev].name,
+		 n->r.credential, gp_code(n->r.verdict), n->r.message);
+	for (size_t i = 0; i < c->conf->n_lanes; i++)
+		if (c->conf->lanes[i].reader == dev)
+			lane_credential_as(&c->lanes[i], mono, ev->time_ms,
+					   n->r.credential, LANE_CRED_PASS, ref);
+}
+
 static void on_device_event(void *arg, int dev, const struct wk_event *ev,
 			    const char *code, size_t code_len)
 {
@@ -995,6 +1052,15 @@ static void on_device_event(void *arg, int dev, const struct wk_event *ev,
 		break;
 	}
 	case WK_EV_CREDENTIAL:
+		if (code != NULL ? gp_is_pass(code, code_len) :
+		    gp_is_pass(ev->credential, strlen(ev->credential))) {
+			if (code != NULL)
+				gate_pass(c, dev, ev, code, code_len);
+			else
+				gate_pass(c, dev, ev, ev->credential,
+					  strlen(ev->credential));
+			break;
+		}
 		if (code != NULL) {
 			long_code(c, dev, ev, code_len);
 			break;
@@ -1114,9 +1180,10 @@ static void hist_fill_one(void *arg, const char *person_id,
 			  int64_t time_ms)
 {
 	struct hist_fill *hf = arg;
-	int64_t pid, hid = 0;
+	int64_t pid = 0, hid = 0;
 
-	if (reg_db_pid(hf->c->regdb, person_id, &pid) < 0) {
+	/* no person: a household's pass */
+	if (person_id[0] && reg_db_pid(hf->c->regdb, person_id, &pid) < 0) {
 		hf->unknown++;	/* removed from the registry since */
 		return;
 	}
@@ -1637,6 +1704,25 @@ static int open_remote(struct core *c)
 
 /* --- configuration in force -------------------------------------------- */
 
+/* The issuer keys of [passes] (none without it: every pass is refused as
+ * pass_unknown_issuer).  On an error the keys in force stay. */
+static void load_pass_keys(struct core *c, const struct conf *cf)
+{
+	struct pass_keys *k = NULL;
+	char err[512];
+
+	if (cf->passes.issuers &&
+	    pass_keys_load(cf->passes.issuers, &k, err, sizeof(err)) < 0) {
+		log_err("passes: %s; the issuer keys in force stay", err);
+		return;
+	}
+	pass_keys_free(c->pass_keys);
+	c->pass_keys = k;
+	if (k)
+		log_info("passes: %zu issuer key(s) from %s", pass_keys_count(k),
+			 cf->passes.issuers);
+}
+
 /* Build lanes and device states for c->conf and start its plugins. */
 static int apply(struct core *c)
 {
@@ -1958,6 +2044,7 @@ static void reload(struct core *c)
 	}
 	conf_free(c->conf);
 	c->conf = nc;
+	load_pass_keys(c, nc);
 	if (reopen_ledger && open_ledger(c) < 0)
 		log_err("ledger: cannot open; passages are decided but NOT recorded");
 	if (reopen_remote) {
@@ -2077,6 +2164,7 @@ int core_new(const char *config_path, struct core **out)
 		goto fail;
 	}
 	c->mode = c->conf->mode;
+	load_pass_keys(c, c->conf);
 	rc = load_rules(c->conf, &c->rules);
 	if (rc != 0) {
 		rc = rc < 0 ? rc : -EINVAL;
@@ -2200,6 +2288,7 @@ void core_free(struct core *c)
 	free(c->lanes);
 	free(c->dev);
 	kit_free(c);
+	pass_keys_free(c->pass_keys);
 	free(c->pending);
 	free(c->config_path);
 	free(c);

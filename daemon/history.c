@@ -164,11 +164,13 @@ void hist_record(struct history *h, int64_t pid, int64_t hid,
 	struct hperson *p;
 	struct hhouse *hh;
 
-	if (pid <= 0 || (dir != RULES_DIR_IN && dir != RULES_DIR_OUT))
+	if ((pid <= 0 && hid <= 0) ||
+	    (dir != RULES_DIR_IN && dir != RULES_DIR_OUT))
 		return;
 	/* out of memory: the passage is still decided and recorded; only
-	 * its history is missing, which favours the person */
-	p = person_add(h, pid);
+	 * its history is missing, which favours the person.  No person (a
+	 * household's QR pass): only the household's exit counts. */
+	p = pid > 0 ? person_add(h, pid) : NULL;
 	if (p && time_ms >= p->time_ms) {
 		p->time_ms = time_ms;
 		p->dir = dir;

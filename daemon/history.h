@@ -17,7 +17,8 @@ struct history;
 
 int hist_new(struct history **out);
 void hist_free(struct history *h);
-/* An allowed passage.  pid 0: unknown person (ignored); hid 0: none. */
+/* An allowed passage.  pid 0: no person (a household pass: only the
+ * household's exit counts); hid 0: none; both 0: ignored. */
 void hist_record(struct history *h, int64_t pid, int64_t hid,
 		 enum rules_dir dir, int64_t time_ms);
 /* Fill the passback and quota facts (last_direction, last_age_s,

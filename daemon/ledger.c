@@ -1184,7 +1184,8 @@ int ledger_history(struct ledger *lg, int64_t from_ms, int64_t to_ms,
 	rc = sqlite3_prepare_v2(lg->rdb,
 		"SELECT person_id, household_id, direction, time_ms FROM event"
 		" WHERE kind = 'passage' AND decision = 'allow'"
-		" AND person_id IS NOT NULL AND time_ms >= ?1 AND time_ms < ?2"
+		" AND (person_id IS NOT NULL OR household_id IS NOT NULL)"
+		" AND time_ms >= ?1 AND time_ms < ?2"
 		" ORDER BY time_ms", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		log_err("ledger: reading the passage history: %s",
@@ -1198,7 +1199,7 @@ int ledger_history(struct ledger *lg, int64_t from_ms, int64_t to_ms,
 		const unsigned char *h = sqlite3_column_text(st, 1);
 		const unsigned char *d = sqlite3_column_text(st, 2);
 
-		fn(arg, (const char *)p, h ? (const char *)h : "",
+		fn(arg, p ? (const char *)p : "", h ? (const char *)h : "",
 		   d ? (const char *)d : "", sqlite3_column_int64(st, 3));
 	}
 	if (rc != SQLITE_DONE)

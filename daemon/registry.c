@@ -1236,6 +1236,9 @@ struct reg_db {
 	int64_t commits;	/* made through this connection */
 	sqlite3_stmt *data_version, *version, *person_id, *household_id,
 		     *pid, *hid;
+	/* prepared on first use: a pass's subject (reg_db_person,
+	 * reg_db_household) */
+	sqlite3_stmt *subject_person, *subject_household;
 };
 
 static int sql_errno(int rc)
@@ -1358,6 +1361,8 @@ void reg_db_close(struct reg_db *db)
 	sqlite3_finalize(db->household_id);
 	sqlite3_finalize(db->pid);
 	sqlite3_finalize(db->hid);
+	sqlite3_finalize(db->subject_person);
+	sqlite3_finalize(db->subject_household);
 	sqlite3_close(db->db);
 	free(db->path);
 	free(db);
@@ -3441,4 +3446,144 @@ size_t reg_memory(const struct registry *r)
 		return 0;
 	return sizeof(*r) + r->persons.cap + r->extras.cap + r->creds.cap +
 	       r->windows.cap + r->values.cap;
+}
+
+/* --- a pass's subject, from the database ------------------------------------ */
+
+/*
+ * A signed pass names its person or household by registry id, which the
+ * in-memory form does not keep (a hash of every id would add about 12 MB
+ * at a million persons).  These read the subject straight from registry.db
+ * through the connection the core already holds, one indexed statement
+ * each (so one consistent snapshot), and turn the person's columns into a
+ * reg_match with the clamping and windows reg_load() and reg_lookup() use,
+ * so a person's facts are the same through a pass as through a card.
+ * Mixing an id -> pid answer from the database with facts from the loaded
+ * copy would not be safe while a reload is pending: SQLite hands the
+ * highest pid out again after that person is removed.
+ */
+
+#define SUBJECT_COLS "pid, hid, role, valid_from, valid_until, host," \
+		     " quarantine_until, observation_until, blocked"
+
+/* Columns SUBJECT_COLS from col on, as reg_lookup() reads them for a valid
+ * credential of that person.  -ERANGE where reg_load() would refuse the
+ * whole registry. */
+static int subject_match(sqlite3_stmt *st, int col, int64_t now_s,
+			 struct reg_match *m)
+{
+	int64_t pid = sqlite3_column_int64(st, col);
+	int64_t hid = sqlite3_column_int64(st, col + 1);
+	int role = role_of(sqlite3_column_text(st, col + 2));
+	uint32_t from = clamp_u32(st, col + 3, 0);
+	uint32_t until = clamp_u32(st, col + 4, UINT32_MAX);
+	int64_t host = sqlite3_column_int64(st, col + 5);
+	uint32_t quarantine = clamp_u32(st, col + 6, 0);
+	uint32_t observation = clamp_u32(st, col + 7, 0);
+
+	memset(m, 0, sizeof(*m));
+	m->credential = RULES_CRED_UNKNOWN;
+	if (pid <= 0 || pid > UINT32_MAX || hid < 0 || hid > P_HID_MASK ||
+	    host < 0 || host > UINT32_MAX || role < 0)
+		return -ERANGE;
+	m->credential = RULES_CRED_VALID;
+	m->pid = pid;
+	m->role = (enum rules_role)role;
+	m->hid = hid;
+	m->host_hid = host;
+	m->blocked = sqlite3_column_int(st, col + 8) != 0;
+	switch (window_state(now_s, from, until)) {
+	case 2:
+		m->person = RULES_NOT_YET_VALID;
+		break;
+	case 1:
+		m->person = RULES_EXPIRED;
+		break;
+	default:
+		m->person = RULES_VALID;
+		break;
+	}
+	m->quarantine = quarantine && now_s <= (int64_t)quarantine;
+	m->observation = observation && now_s <= (int64_t)observation;
+	return 0;
+}
+
+static int prepare_once(struct reg_db *db, sqlite3_stmt **st,
+			const char *sql)
+{
+	int rc;
+
+	if (*st != NULL)
+		return 0;
+	rc = sqlite3_prepare_v2(db->db, sql, -1, st, NULL);
+	return rc == SQLITE_OK ? 0 : sql_errno(rc);
+}
+
+int reg_db_person(struct reg_db *db, const char *id, int64_t now_s,
+		  struct reg_match *m)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->credential = RULES_CRED_UNKNOWN;
+	rc = prepare_once(db, &db->subject_person, "SELECT " SUBJECT_COLS
+			  " FROM person WHERE id = ?1");
+	if (rc != 0)
+		return rc;
+	st = db->subject_person;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = subject_match(st, 0, now_s, m);
+	else
+		rc = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int reg_db_household(struct reg_db *db, const char *id, int64_t now_s,
+		     int64_t *hid, reg_member_fn fn, void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, found = 0;
+
+	*hid = 0;
+	rc = prepare_once(db, &db->subject_household,
+			  "SELECT h.hid, p.pid, p.hid, p.role, p.valid_from,"
+			  " p.valid_until, p.host, p.quarantine_until,"
+			  " p.observation_until, p.blocked"
+			  " FROM household h LEFT JOIN person p ON p.hid = h.hid"
+			  " WHERE h.id = ?1 ORDER BY p.pid");
+	if (rc != 0)
+		return rc;
+	st = db->subject_household;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct reg_match m;
+
+		if (!found) {
+			found = 1;
+			*hid = sqlite3_column_int64(st, 0);
+		}
+		/* the LEFT JOIN's one row for a household without members */
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			continue;
+		if (subject_match(st, 1, now_s, &m) != 0) {
+			rc = -ERANGE;
+			break;
+		}
+		if (fn)
+			fn(ctx, &m);
+	}
+	if (rc == SQLITE_DONE)
+		rc = found ? 0 : -ENOENT;
+	else if (rc != -ERANGE)
+		rc = sql_errno(rc);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != 0)
+		*hid = 0;
+	return rc;
 }

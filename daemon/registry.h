@@ -94,6 +94,35 @@ int reg_db_names(struct reg_db *db, int64_t pid, char *person, size_t plen,
 int reg_db_pid(struct reg_db *db, const char *person, int64_t *pid);
 int reg_db_hid(struct reg_db *db, const char *household, int64_t *hid);
 
+/* A signed pass's subject (gatepass.h), read from the database by its
+ * registry id: the loaded copy keeps no ids (an index of them would cost
+ * about 12 MB at a million persons).  Each is one indexed SELECT (one
+ * consistent snapshot; 5 us at a million persons) on the connection's
+ * thread.  The facts come from the database too, not from the loaded
+ * copy by pid: while a reload is pending the two may disagree about
+ * whose a pid is (SQLite gives the highest pid out again after its
+ * person is removed).
+ *
+ * reg_db_person: 0 with *m as reg_lookup() fills it for a valid credential
+ * of that person at now_s (credential VALID; the person's own validity,
+ * quarantine, observation, role, household, host, blocked); -ENOENT when
+ * no person has that id; -ERANGE for a row reg_load() would refuse; or
+ * -errno from the database (-EBUSY, -EIO, -ENOMEM).  On any error *m is
+ * credential UNKNOWN and nothing else.
+ *
+ * reg_db_household: 0 with *hid, after calling fn (may be NULL) once per
+ * member (persons whose household it is; not the visitors it hosts), in
+ * pid order, with the member's match as reg_db_person() gives it; a
+ * household without members is 0 with no call.  -ENOENT when no household
+ * has that id; -ERANGE, -errno as above, with *hid 0 (fn may have been
+ * called for some members: discard what it gathered).  fn must not use
+ * db. */
+typedef void (*reg_member_fn)(void *ctx, const struct reg_match *m);
+int reg_db_person(struct reg_db *db, const char *id, int64_t now_s,
+		  struct reg_match *m);
+int reg_db_household(struct reg_db *db, const char *id, int64_t now_s,
+		     int64_t *hid, reg_member_fn fn, void *ctx);
+
 /* --- import and export ---------------------------------------------------- */
 
 enum reg_format { REG_JSON = 0, REG_CSV };

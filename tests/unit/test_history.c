@@ -28,10 +28,16 @@ static void test_passback_facts(void **state)
 	hist_facts(h, 7, 3, 5 * H, &f);
 	assert_int_equal(f.last_direction, RULES_DIR_OUT);
 	assert_int_equal(f.last_age_s, 3 * 3600);
-	hist_record(h, 0, 3, RULES_DIR_OUT, 3 * H);	/* unknown: ignored */
+	hist_record(h, 0, 0, RULES_DIR_OUT, 3 * H);	/* nobody: ignored */
 	hist_facts(h, 0, 0, 5 * H, &f);
 	assert_int_equal(f.last_direction, RULES_DIR_NONE);
 	assert_int_equal(f.n_exits, 0);
+	/* a household's pass: no person, the household's exit counts */
+	hist_record(h, 0, 3, RULES_DIR_OUT, 3 * H);
+	hist_facts(h, 0, 3, 5 * H, &f);
+	assert_int_equal(f.last_direction, RULES_DIR_NONE);
+	assert_int_equal(f.n_exits, 2);
+	assert_int_equal(f.exit_age_s[0], 2 * 3600);
 	hist_free(h);
 }
 
