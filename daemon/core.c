@@ -2279,6 +2279,7 @@ void core_free(struct core *c)
 		if (c->loader.efd >= 0)
 			ev_del_fd(c->loop, c->loader.efd);
 	}
+	kit_free(c);
 	if (c->loader.efd >= 0)
 		close(c->loader.efd);
 	if (c->sigfd >= 0)
@@ -2287,7 +2288,6 @@ void core_free(struct core *c)
 	conf_free(c->conf);
 	free(c->lanes);
 	free(c->dev);
-	kit_free(c);
 	pass_keys_free(c->pass_keys);
 	free(c->pending);
 	free(c->config_path);
