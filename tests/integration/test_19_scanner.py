@@ -102,8 +102,9 @@ class Tty:
 class ScannerGate:
     """wicketd with one lane whose reader is the serial scanner scan1."""
 
-    def __init__(self, tmp, broker_port, device=None, known=KNOWN):
-        """device: {key: value} over scan1's keys (None drops one)."""
+    def __init__(self, tmp, broker_port, device=None, known=KNOWN, extra=""):
+        """device: {key: value} over scan1's keys (None drops one);
+        extra: more sections, as they are."""
         self.tmp = tmp
         self.tty = Tty(os.path.join(tmp, "scanner"))
         self.state = os.path.join(tmp, "state")
@@ -120,10 +121,11 @@ class ScannerGate:
                     "reconnect_max_ms = 1000\n\n"
                     "[device scan1]\nplugin = serial-scanner\n%s\n"
                     "[lane main]\ndirection = in\nreader = scan1\n\n"
-                    "[privacy]\npublish_fields = credential\n"
+                    "[privacy]\npublish_fields = credential\n%s"
                     % (self.state, os.path.join(BUILD, "plugins"), PROFILES, RULES,
                        os.path.join(self.control_dir, "control.sock"), broker_port,
-                       "".join("%s = %s\n" % kv for kv in keys.items() if kv[1] is not None)))
+                       "".join("%s = %s\n" % kv for kv in keys.items() if kv[1] is not None),
+                       extra))
         os.makedirs(self.state, exist_ok=True)
         reg = os.path.join(tmp, "registry.json")
         with open(reg, "w") as f:
@@ -292,6 +294,56 @@ def test_long_codes(broker, subscriber, scanners):
         assert code not in log
         assert all(code not in (r["credential"] or "") for r in rows[1:])
         assert all(code not in p for (_, p, _) in subscriber.topic("/event/passage"))
+
+
+def test_qr_passes_at_the_gate(tmp_path, broker, subscriber, scanners):
+    """Signed passes scanned at the lane: a person's and a household's
+    are allowed; expired, tampered, unknown-issuer passes and a person the
+    registry does not know are denied with their own reason codes; the
+    token is never logged, recorded or published."""
+    tmp = str(tmp_path)
+    for kid in ("ops", "rogue"):
+        wicketctl("keygen", "--key-id", kid, "--out", os.path.join(tmp, kid + ".key"))
+    issuers = os.path.join(tmp, "issuers")
+    shutil.copy(os.path.join(tmp, "ops.key.pub"), issuers)
+
+    def issue(*args, key="ops"):
+        _, out, _ = wicketctl("pass", "issue", "--key", os.path.join(tmp, key + ".key"),
+                              "--key-id", key, *args)
+        return out.strip()
+
+    person = issue("--person", "p0")
+    household = issue("--household", "h1")
+    expired = issue("--person", "p0", "--from", "2025-01-01", "--until", "2025-01-02")
+    stranger = issue("--person", "nobody")
+    rogue = issue("--person", "p0", key="rogue")
+    # one character of the signature changed
+    i = len(person) - 5
+    tampered = person[:i] + ("A" if person[i] != "A" else "B") + person[i + 1:]
+    tokens = [person, household, expired, tampered, rogue, stranger]
+    g = scanners(broker.port, extra="[passes]\nissuers = %s\n" % issuers)
+    g.tty.plug()
+    g.start()
+    wait_state(subscriber, "ok")
+    for n, t in enumerate(tokens, 1):
+        g.tty.send(t.encode() + b"\r")
+        passages(subscriber, n)
+    ps = passages(subscriber, len(tokens))
+    assert [(p["decision"], p["reason"]) for p in ps] == [
+        ("allow", "resident"), ("allow", "resident"), ("deny", "pass_expired"),
+        ("deny", "pass_tampered"), ("deny", "pass_unknown_issuer"),
+        ("deny", "pass_unknown_subject")], summary(ps)
+    assert ps[0]["credential"].startswith("pass ops ") and ps[4]["credential"].startswith("pass rogue ")
+    rows = wait_for(lambda: len(g.rows()) == len(tokens) and g.rows(), 10, "the rows")
+    assert (rows[0]["person_id"], rows[0]["household_id"]) == ("p0", "h1")
+    # a household's pass: the household, nobody in particular
+    assert (rows[1]["person_id"], rows[1]["household_id"]) == (None, "h1")
+    assert rows[3]["person_id"] is None     # tampered: nobody
+    log = g.log()
+    for t in tokens:
+        assert t not in log
+        assert all(t not in (r["credential"] or "") for r in rows)
+        assert all(t not in p for (_, p, _) in subscriber.topic("/event/passage"))
 
 
 def test_unplug_and_plug_back(broker, subscriber, scanners):
