@@ -52,7 +52,7 @@ PKG_CONFIG ?= pkg-config
 
 # The -dev packages of the libraries we link, for deps and deps-cross.
 DEV_PKGS   := libmodbus-dev libmosquitto-dev libinih-dev libsqlite3-dev \
-              libssl-dev libcmocka-dev libqrencode-dev libpng-dev
+              libssl-dev libcmocka-dev libqrencode-dev libpng-dev libgpiod-dev
 
 ifeq ($(SANITIZE),1)
 BUILD      ?= build$(if $(CROSS),/$(CROSS))/asan
@@ -115,6 +115,42 @@ PLUGIN_LIBS :=
 .DEFAULT_GOAL := all
 
 # --- GPIO: libwicket-gpio.so, the gpio and wiegand plugins ---
+# The line library (plugins/gpio/gpioline.h): the kernel's chips through
+# libgpiod 1.6 (gpiod1.c) and the simulated chip (gpiosim.c).  One copy in
+# the process, so the gpio and wiegand plugins share a chip, and a
+# simulated chip is one socket.
+GPIO_LIB_OBJ := $(BUILD)/plugins/gpio/gpioline.o $(BUILD)/plugins/gpio/gpiod1.o \
+                $(BUILD)/plugins/gpio/gpiosim.o
+GPIO_LIB   := $(BUILD)/plugins/libwicket-gpio.so
+GPIO_LIBS  := $(shell $(PKG_CONFIG) --libs libgpiod 2>/dev/null)
+GPIO_PLUGIN_OBJ := $(BUILD)/plugins/gpio/gpio.o $(BUILD)/plugins/gpio/debounce.o \
+                   $(BUILD)/plugins/gpio/pattern.o $(BUILD)/daemon/confval.o
+# The gpio plugin's test program (tests/gpio/): named like a unit test so
+# that tests/run-unit runs it with them.
+GPIO_TEST  := $(BUILD)/tests/test_gpio_plugin
+PLUGIN_LIBS += $(GPIO_LIB)
+PLUGIN_SO  += $(BUILD)/plugins/gpio.so
+
+$(GPIO_LIB): $(GPIO_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libwicket-gpio.so -o $@ $^ \
+	  $(GPIO_LIBS) -lpthread
+
+$(BUILD)/plugins/gpio.so: $(GPIO_PLUGIN_OBJ) $(GPIO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -o $@ $(GPIO_PLUGIN_OBJ) -L$(BUILD)/plugins \
+	  -lwicket-gpio -Wl,-rpath,'$$ORIGIN' -lpthread
+
+$(GPIO_TEST): $(BUILD)/tests/gpio/gpio_plugin_test.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread
+
+check check-unit check-valgrind: $(GPIO_TEST) $(BUILD)/plugins/gpio.so
+
+# the simulated chip's command parser (fuzz_gpiosim.c includes gpiosim.c)
+FUZZ_SRC_gpiosim := tests/fuzz/fuzz_gpiosim.c
+build/fuzz/fuzz_gpiosim: plugins/gpio/gpiosim.c plugins/gpio/gpiosim.h \
+                         plugins/gpio/glbackend.h plugins/gpio/gpioline.h
 
 # --- the serial scanner plugin ---
 # The line reader and confval are compiled in: plugins never link daemon
@@ -176,7 +212,7 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  make gcc clang libclang-rt-14-dev pkg-config libc6-dev $(DEV_PKGS) \
-	  mosquitto mosquitto-clients openssl sqlite3 socat \
+	  mosquitto mosquitto-clients openssl sqlite3 socat gpiod \
 	  python3 python3-pytest python3-paho-mqtt python3-pymodbus python3-serial \
 	  python3-serial-asyncio valgrind \
 	  dpkg-dev systemd shellcheck zbar-tools
@@ -285,7 +321,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -Iinclude -Idaemon -Iplugins/modbus $(PKG_CFLAGS) \
                -DWICKET_VERSION='"$(VERSION)"' -DWICKET_PLUGINDIR='"$(PLUGINDIR)"' \
                -DWICKET_SYSCONFDIR='"$(SYSCONFDIR)"' -DWICKET_STATEDIR='"/tmp/wicket-fuzz"'
-FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin linereader wiegand pass
+FUZZ_TARGETS := config scenario modbus json rules registry simframe control admin linereader wiegand pass gpiosim
 FUZZ_SRC_config   := tests/fuzz/fuzz_config.c $(DAEMON_SRC)
 FUZZ_SRC_scenario := tests/fuzz/fuzz_scenario.c tools/wicket-sim/scenario.c daemon/confval.c
 FUZZ_SRC_simframe := tests/fuzz/fuzz_simframe.c tools/wicket-sim/frame.c
