@@ -152,6 +152,25 @@ FUZZ_SRC_gpiosim := tests/fuzz/fuzz_gpiosim.c
 build/fuzz/fuzz_gpiosim: plugins/gpio/gpiosim.c plugins/gpio/gpiosim.h \
                          plugins/gpio/glbackend.h plugins/gpio/gpioline.h
 
+# The wiegand plugin: the decoder (daemon/wiegand.c) and confval compiled
+# in, the lines from libwicket-gpio.so.  Its test program (tests/gpio/)
+# is named like a unit test too.
+WIEGAND_PLUGIN_OBJ := $(BUILD)/plugins/gpio/wiegand.o $(BUILD)/daemon/wiegand.o \
+                      $(BUILD)/daemon/confval.o
+WIEGAND_TEST := $(BUILD)/tests/test_wiegand_plugin
+PLUGIN_SO  += $(BUILD)/plugins/wiegand.so
+
+$(BUILD)/plugins/wiegand.so: $(WIEGAND_PLUGIN_OBJ) $(GPIO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -o $@ $(WIEGAND_PLUGIN_OBJ) -L$(BUILD)/plugins \
+	  -lwicket-gpio -Wl,-rpath,'$$ORIGIN' -lpthread
+
+$(WIEGAND_TEST): $(BUILD)/tests/gpio/wiegand_plugin_test.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread
+
+check check-unit check-valgrind: $(WIEGAND_TEST) $(BUILD)/plugins/wiegand.so
+
 # --- the serial scanner plugin ---
 # The line reader and confval are compiled in: plugins never link daemon
 # symbols.  -Bsymbolic keeps the plugin's calls on its own copies.

@@ -13,8 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ "thermal1", SIM_THERMAL },
 		{ "reader1", SIM_READER },
 		{ "gate1", SIM_GATE },
+		{ "kit1", SIM_KIT },
+		{ "scanner1", SIM_SCANNER },
 	};
-	struct scn_env env = { .devs = devs, .n_devs = 3 };
+	struct scn_env env = { .devs = devs,
+			       .n_devs = sizeof(devs) / sizeof(devs[0]) };
 	struct scenario *s = NULL;
 	int n = 0;
 	FILE *f;

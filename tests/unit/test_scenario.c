@@ -1,7 +1,8 @@
 /*
  * scenario: wicket-sim's scenario parser, as tables of good and bad lines,
  * then whole files (time order, `end`, `person` sorting, the per-step check
- * hook, error lines).
+ * hook, error lines), and the gate kit's actions (door, press, fire,
+ * Wiegand frames checked by the daemon's own decoder, scanner lines).
  *
  * The Makefile links unit tests with the daemon's objects only, not with
  * wicket-sim's, so this file includes the parser's source directly; it
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "../../tools/wicket-sim/scenario.c"
+#include "wiegand.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -25,9 +27,11 @@ static const struct scn_dev devs[] = {
 	{ "thermal1", SIM_THERMAL },
 	{ "reader1", SIM_READER },
 	{ "gate1", SIM_GATE },
+	{ "kit1", SIM_KIT },
+	{ "scanner1", SIM_SCANNER },
 };
 
-enum { TH = 0, RD = 1, GT = 2, NONE = -1 };
+enum { TH = 0, RD = 1, GT = 2, KT = 3, SC = 4, NONE = -1 };
 
 struct good_case {
 	const char *line;
@@ -198,6 +202,52 @@ static const struct bad_case bad[] = {
 	  "'person' needs a thermal device" },
 	{ "1 person reader1 thermal1 1001 warm", "bad temperature 'warm'" },
 	{ "1 a b c d e f g h", "too many fields" },
+	/* the gate kit */
+	{ "1 gate1 door open", "'door' needs a kit device; gate1 is a gate" },
+	{ "1 kit1 door ajar", "bad door 'ajar' (expected open or closed)" },
+	{ "1 kit1 door", "'door' takes 1 argument, got 0" },
+	{ "1 kit1 door open now", "'door' takes 1 argument, got 2" },
+	{ "1 kit1 fire yes", "bad fire 'yes' (expected on or off)" },
+	{ "1 scanner1 fire on", "'fire' needs a kit device" },
+	{ "1 kit1 press", "'press' takes exit_button or override" },
+	{ "1 kit1 press door", "cannot press 'door'" },
+	{ "1 kit1 press fire_alarm", "cannot press 'fire_alarm'" },
+	{ "1 kit1 press exit_button 0", "bad time '0' for 'press': expected "
+					"1 to 600000" },
+	{ "1 kit1 press override 600001", "bad time '600001'" },
+	{ "1 kit1 press override 1.5", "bad time '1.5'" },
+	{ "1 kit1 press override 10 20", "'press' takes exit_button" },
+	{ "1 reader1 press override", "'press' needs a kit device" },
+	{ "1 kit1 wiegand 256:1", "bad facility '256': a 26-bit frame holds "
+				  "0 to 255" },
+	{ "1 kit1 wiegand -1:1", "bad facility '-1'" },
+	{ "1 kit1 wiegand34 65536:1", "bad facility '65536': a 34-bit frame "
+				      "holds 0 to 65535" },
+	{ "1 kit1 wiegand 1:65536", "bad card number '65536'" },
+	{ "1 kit1 wiegand34 1:x", "bad card number 'x'" },
+	{ "1 kit1 wiegand 1:", "bad card number ''" },
+	{ "1 kit1 wiegand 12345", "bad card '12345' for 'wiegand': expected "
+				  "FACILITY:CARD" },
+	{ "1 kit1 wiegand :5", "expected FACILITY:CARD" },
+	{ "1 kit1 wiegand 1:2:3", "bad card number '2:3'" },
+	{ "1 reader1 wiegand 1:2", "'wiegand' needs a kit device" },
+	{ "1 kit1 wiegand", "'wiegand' takes 1 argument, got 0" },
+	{ "1 kit1 wiegand-bits 0120", "bad bits '0120': only 0 and 1" },
+	{ "1 kit1 wiegand-bits "
+	  "01010101010101010101010101010101010101010101010101010101010101010",
+	  "65 bits; a frame has at most 64" },
+	{ "1 kit1 scan 123", "'scan' needs a scanner device; kit1 is a kit" },
+	{ "1 scanner1 scan", "'scan' takes 1 argument, got 0" },
+	{ "1 scanner1 scan a b", "'scan' takes 1 argument, got 2" },
+	{ "1 scanner1 scan ab\\qc", "bad escape at character 3 of 'ab\\qc'" },
+	{ "1 scanner1 scan ab\\x4", "bad escape at character 3" },
+	{ "1 scanner1 scan ab\\xg0", "bad escape" },
+	{ "1 scanner1 scan ab\\", "bad escape at character 3" },
+	{ "1 scanner1 scan-raw \\x", "bad escape at character 1" },
+	{ "1 kit1 scan-raw 1", "'scan-raw' needs a scanner device" },
+	{ "1 kit1 dance", "unknown action 'dance' (expected card, temp, raw, "
+			  "state, fault, person, door, press, fire, wiegand, "
+			  "wiegand34, wiegand-bits, scan, scan-raw or end)" },
 };
 
 static void test_bad_lines(void **state)
@@ -279,9 +329,244 @@ static void test_fault_lines(void **state)
 	}
 }
 
+/* A kit or scanner step as parsed. */
+struct kit_case {
+	const char *line;
+	int device;
+	enum scn_action action;
+	const char *text;
+	enum scn_input input;	/* door, press, fire */
+	uint16_t state;
+	unsigned ms;		/* press */
+	unsigned nbits;		/* wiegand* */
+	uint64_t bits;
+	const char *data;	/* scan, scan-raw */
+	size_t data_len;
+};
+
+static const struct kit_case kit_good[] = {
+	{ "1 kit1 door open", KT, SCN_DOOR, "open", SCN_IN_DOOR, 1, 0, 0, 0,
+	  NULL, 0 },
+	{ "1 kit1 door closed # shut", KT, SCN_DOOR, "closed", SCN_IN_DOOR, 0,
+	  0, 0, 0, NULL, 0 },
+	{ "1 kit1 fire on", KT, SCN_FIRE, "on", SCN_IN_FIRE_ALARM, 1, 0, 0, 0,
+	  NULL, 0 },
+	{ "1 kit1 fire off", KT, SCN_FIRE, "off", SCN_IN_FIRE_ALARM, 0, 0, 0,
+	  0, NULL, 0 },
+	{ "1 kit1 press exit_button", KT, SCN_PRESS, "exit_button,200",
+	  SCN_IN_EXIT_BUTTON, 1, 200, 0, 0, NULL, 0 },
+	{ "1 kit1 press override 1500", KT, SCN_PRESS, "override,1500",
+	  SCN_IN_OVERRIDE, 1, 1500, 0, 0, NULL, 0 },
+	{ "1 kit1 press override 1", KT, SCN_PRESS, "override,1",
+	  SCN_IN_OVERRIDE, 1, 1, 0, 0, NULL, 0 },
+	{ "1 kit1 press exit_button 600000", KT, SCN_PRESS,
+	  "exit_button,600000", SCN_IN_EXIT_BUTTON, 1, 600000, 0, 0, NULL,
+	  0 },
+	/* 0 parity 0x00 0x0000 parity: the even bit 0, the odd bit 1 */
+	{ "1 kit1 wiegand 0:0", KT, SCN_WIEGAND, "0:0", 0, 0, 0, 26, 0x1,
+	  NULL, 0 },
+	{ "1 kit1 wiegand-bits 0101", KT, SCN_WIEGAND_BITS, "0101", 0, 0, 0,
+	  4, 0x5, NULL, 0 },
+	{ "1 kit1 wiegand-bits 1", KT, SCN_WIEGAND_BITS, "1", 0, 0, 0, 1, 1,
+	  NULL, 0 },
+	{ "1 kit1 wiegand-bits "
+	  "1000000000000000000000000000000000000000000000000000000000000001",
+	  KT, SCN_WIEGAND_BITS,
+	  "1000000000000000000000000000000000000000000000000000000000000001",
+	  0, 0, 0, 64, 0x8000000000000001ULL, NULL, 0 },
+	{ "1 scanner1 scan 1001", SC, SCN_SCAN, "1001", 0, 0, 0, 0, 0, "1001",
+	  4 },
+	{ "1 scanner1 scan WKP1.ABC-_~", SC, SCN_SCAN, "WKP1.ABC-_~", 0, 0, 0,
+	  0, 0, "WKP1.ABC-_~", 11 },
+	{ "1 scanner1 scan a\\x20b\\\\c\\x00d\\xFf", SC, SCN_SCAN,
+	  "a\\x20b\\\\c\\x00d\\xFf", 0, 0, 0, 0, 0, "a b\\c\0d\xff", 8 },
+	{ "1 scanner1 scan-raw 12\\x0d", SC, SCN_SCAN_RAW, "12\\x0d", 0, 0, 0,
+	  0, 0, "12\r", 3 },
+	{ "1 scanner1 scan \\x23not-a-comment", SC, SCN_SCAN,
+	  "\\x23not-a-comment", 0, 0, 0, 0, 0, "#not-a-comment", 14 },
+};
+
+static void test_kit_lines(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(kit_good); i++) {
+		const struct kit_case *c = &kit_good[i];
+		struct scn_step st[2];
+		char msg[256] = "";
+		int n;
+
+		n = scn_parse_line(c->line, devs, N(devs), st, msg, sizeof(msg));
+		if (n != 1)
+			fail_msg("case %zu '%s': got %d (%s)", i, c->line, n,
+				 msg);
+		assert_int_equal(st[0].at_ms, 1000);
+		assert_int_equal(st[0].device, c->device);
+		if (st[0].action != c->action)
+			fail_msg("case %zu '%s': action %s, want %s", i,
+				 c->line, scn_action_name(st[0].action),
+				 scn_action_name(c->action));
+		assert_string_equal(st[0].text, c->text);
+		switch (c->action) {
+		case SCN_DOOR:
+		case SCN_FIRE:
+		case SCN_PRESS:
+			assert_int_equal(st[0].input, c->input);
+			assert_int_equal(st[0].state, c->state);
+			assert_int_equal(st[0].ms, c->ms);
+			break;
+		case SCN_WIEGAND:
+		case SCN_WIEGAND34:
+		case SCN_WIEGAND_BITS:
+			assert_int_equal(st[0].nbits, c->nbits);
+			if (st[0].bits != c->bits)
+				fail_msg("case %zu '%s': bits %#llx, want "
+					 "%#llx", i, c->line,
+					 (unsigned long long)st[0].bits,
+					 (unsigned long long)c->bits);
+			break;
+		default:
+			assert_int_equal(st[0].data_len, c->data_len);
+			assert_memory_equal(st[0].data, c->data, c->data_len);
+			break;
+		}
+	}
+}
+
+/* The bits of a frame by the book (docs/wiegand.md), as a string: parity
+ * counted over the characters, not over a number. */
+static void book_frame(unsigned nbits, unsigned long fac, unsigned long card,
+		       char *out)
+{
+	unsigned half = (nbits - 2) / 2, fbits = nbits == 26 ? 8 : 16;
+	int ones_first = 0, ones_second = 0;
+
+	for (unsigned i = 0; i < fbits; i++)
+		out[1 + i] = (fac >> (fbits - 1 - i)) & 1 ? '1' : '0';
+	for (unsigned i = 0; i < 16; i++)
+		out[1 + fbits + i] = (card >> (15 - i)) & 1 ? '1' : '0';
+	for (unsigned i = 1; i <= half; i++)
+		ones_first += out[i] == '1';
+	for (unsigned i = half + 1; i <= 2 * half; i++)
+		ones_second += out[i] == '1';
+	out[0] = ones_first % 2 ? '1' : '0';
+	out[nbits - 1] = ones_second % 2 ? '0' : '1';
+	out[nbits] = '\0';
+}
+
+/* Clock the frame through the daemon's decoder: its credential. */
+static void decode(const struct scn_step *st, char *cred, size_t len)
+{
+	struct wg_decoder dec;
+	struct wg_result r;
+	int64_t t = 1000000;
+
+	assert_int_equal(wg_init(&dec, NULL), 0);
+	for (unsigned i = 0; i < st->nbits; i++, t += 2000000) {
+		int line = (int)(st->bits >> (st->nbits - 1 - i) & 1);
+
+		assert_int_equal(wg_edge(&dec, line, WG_FALLING, t, NULL), 0);
+		assert_int_equal(wg_edge(&dec, line, WG_RISING, t + 50000,
+					 NULL), 0);
+	}
+	assert_int_equal(wg_flush(&dec, t + 100000000, &r), 1);
+	if (r.status != WG_OK)
+		fail_msg("%s %s: %s", scn_action_name(st->action), st->text,
+			 r.msg);
+	snprintf(cred, len, "%s", r.credential);
+}
+
+static void test_wiegand_frames(void **state)
+{
+	static const struct {
+		unsigned nbits;
+		unsigned long fac, card;
+	} cases[] = {
+		{ 26, 0, 0 }, { 26, 123, 45678 }, { 26, 255, 65535 },
+		{ 26, 1, 1 }, { 26, 128, 32768 }, { 26, 7, 4095 },
+		{ 34, 0, 0 }, { 34, 57005, 48879 }, { 34, 65535, 65535 },
+		{ 34, 255, 1 }, { 34, 256, 0 }, { 34, 1, 65534 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N(cases); i++) {
+		char line[80], want[70], got[70], cred[32];
+		struct scn_step st[2];
+		char msg[256] = "";
+
+		snprintf(line, sizeof(line), "2.5 kit1 wiegand%s %lu:%lu",
+			 cases[i].nbits == 34 ? "34" : "", cases[i].fac,
+			 cases[i].card);
+		if (scn_parse_line(line, devs, N(devs), st, msg,
+				   sizeof(msg)) != 1)
+			fail_msg("'%s': %s", line, msg);
+		assert_int_equal(st[0].action, cases[i].nbits == 34
+				 ? SCN_WIEGAND34 : SCN_WIEGAND);
+		assert_int_equal(st[0].nbits, cases[i].nbits);
+		book_frame(cases[i].nbits, cases[i].fac, cases[i].card, want);
+		for (unsigned k = 0; k < st[0].nbits; k++)
+			got[k] = st[0].bits >> (st[0].nbits - 1 - k) & 1
+				 ? '1' : '0';
+		got[st[0].nbits] = '\0';
+		if (strcmp(got, want) != 0)
+			fail_msg("'%s': bits %s, want %s", line, got, want);
+		decode(&st[0], cred, sizeof(cred));
+		snprintf(want, sizeof(want), "%lu:%lu", cases[i].fac,
+			 cases[i].card);
+		assert_string_equal(cred, want);
+		/* one bit flipped anywhere spoils the frame */
+		for (unsigned k = 0; k < st[0].nbits; k++) {
+			struct wg_decoder dec;
+			struct wg_result r;
+			uint64_t flip = st[0].bits ^ (1ULL << k);
+			int64_t t = 1000000;
+
+			wg_init(&dec, NULL);
+			for (unsigned b = 0; b < st[0].nbits; b++, t += 2000000)
+				wg_edge(&dec,
+					(int)(flip >> (st[0].nbits - 1 - b) & 1),
+					WG_FALLING, t, NULL);
+			assert_int_equal(wg_flush(&dec, t + 100000000, &r), 1);
+			assert_int_equal(r.status, WG_ERR_PARITY);
+		}
+	}
+}
+
+/* A scanner line as long as a step holds, and one byte more; the log
+ * text of a long one is cut. */
+static void test_scan_long(void **state)
+{
+	static char line[SCN_DATA_MAX + 64];
+	struct scn_step st[2];
+	char msg[256] = "";
+	size_t pre = strlen("1 scanner1 scan ");
+
+	(void)state;
+	memcpy(line, "1 scanner1 scan ", pre);
+	memset(line + pre, 'Q', SCN_DATA_MAX);
+	line[pre + SCN_DATA_MAX] = '\0';
+	assert_int_equal(scn_parse_line(line, devs, N(devs), st, msg,
+					sizeof(msg)), 1);
+	assert_int_equal(st[0].data_len, SCN_DATA_MAX);
+	assert_int_equal(strlen(st[0].text), SCN_TEXT_MAX - 1);
+	assert_string_equal(st[0].text + SCN_TEXT_MAX - 4, "...");
+	line[pre + SCN_DATA_MAX] = 'Q';
+	line[pre + SCN_DATA_MAX + 1] = '\0';
+	assert_int_equal(scn_parse_line(line, devs, N(devs), st, msg,
+					sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "longer than 2048 bytes"));
+	/* escapes count as the byte they make */
+	memcpy(line + pre, "\\x41", 4);
+	line[pre + SCN_DATA_MAX + 1] = line[pre + SCN_DATA_MAX + 2] = 'Q';
+	line[pre + SCN_DATA_MAX + 3] = '\0';
+	assert_int_equal(scn_parse_line(line, devs, N(devs), st, msg,
+					sizeof(msg)), 1);
+	assert_int_equal(st[0].data_len, SCN_DATA_MAX);
+	assert_int_equal(st[0].data[0], 'A');
+}
+
 static void test_long_line(void **state)
 {
-	char line[2000];
+	char line[LINE_MAX_LEN + 100];
 	struct scn_step st[2];
 	char msg[256];
 
@@ -470,6 +755,30 @@ static void test_no_end(void **state)
 	scn_free(NULL);
 }
 
+/* A kit's press in a file: sorted with the rest, as written. */
+static void test_kit_file(void **state)
+{
+	static const char text[] =
+		"0.5 kit1 door open\n"
+		"1.0 kit1 press exit_button 300\n"
+		"1.0 scanner1 scan WKP1.X\n"
+		"2 kit1 wiegand34 57005:48879\n"
+		"3 - end\n";
+	struct scenario *scn;
+	struct errs e;
+
+	(void)state;
+	assert_int_equal(read_text(text, &scn, &e, NULL), 0);
+	assert_int_equal(scn->n_steps, 5);
+	assert_int_equal(scn->steps[0].action, SCN_DOOR);
+	assert_int_equal(scn->steps[1].action, SCN_PRESS);
+	assert_int_equal(scn->steps[1].ms, 300);
+	assert_int_equal(scn->steps[2].action, SCN_SCAN);
+	assert_int_equal(scn->steps[2].line, 3);
+	assert_int_equal(scn->steps[3].nbits, 34);
+	scn_free(scn);
+}
+
 static void test_missing_file(void **state)
 {
 	struct scn_env env = { devs, N(devs), NULL, NULL, NULL };
@@ -490,6 +799,10 @@ int main(void)
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_fault_lines),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_kit_lines),
+		cmocka_unit_test(test_wiegand_frames),
+		cmocka_unit_test(test_scan_long),
+		cmocka_unit_test(test_kit_file),
 		cmocka_unit_test(test_file_good),
 		cmocka_unit_test(test_person),
 		cmocka_unit_test(test_file_bad),

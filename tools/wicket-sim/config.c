@@ -7,7 +7,7 @@
  *   profile_dir = ../profiles       ; default WICKET_SYSCONFDIR/wicket/profiles
  *   start = connect                 ; or now
  *   [device thermal1]
- *   kind = thermal                  ; thermal | reader | gate
+ *   kind = thermal                  ; thermal | reader | gate | kit | scanner
  *   profile = generic-ir-thermal    ; <profile_dir>/<name>.conf
  *   listen = 127.0.0.1:1502         ; IPv4 address (or *) and port, or
  *   ; serial = /dev/ttyUSB0         ; a tty (Modbus RTU), shared by unit
@@ -24,6 +24,23 @@
  * answers.  Devices naming the same `serial` path share one line (one fd,
  * one speed), as devices naming the same `listen` address share a socket.
  *
+ * The gate kit's other devices have keys of their own and no profile:
+ *
+ *   [device kit1]
+ *   kind = kit
+ *   chip = /run/wicket/gpio.sock    ; the simulated chip's socket (sim:PATH
+ *                                   ; as in wicketd.conf works too)
+ *   door = 4                        ; inputs the kit drives: door,
+ *   door_active_low = yes           ; exit_button, fire_alarm, override
+ *   d0 = 10                         ; a Wiegand reader's lines
+ *   d1 = 11
+ *   relay = 0                       ; outputs it reports: relay, green,
+ *   relay_active_low = no           ; red, buzzer
+ *   [device scanner1]
+ *   kind = scanner
+ *   serial = /tmp/w/scanner-sim     ; a tty: one end of a socat pty pair
+ *   terminator = cr                 ; cr | lf | crlf
+ *
  * Every error is printed as "file:line: message" and counted; loading goes
  * on after an error so one run shows them all.
  */
@@ -33,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "confval.h"
@@ -379,6 +397,268 @@ static struct wk_conf_item *merge(const struct ini_doc *prof,
 	return items;
 }
 
+/* --- kits and scanners ------------------------------------------------ */
+
+#define KIT_LINES 64		/* the simulated chip's offsets 0..63 */
+
+/* One line key of a kit: where its offset and active_low go. */
+struct kit_key {
+	const char *name;
+	int *off;
+	int *active_low;	/* NULL: d0 and d1 have none */
+	const struct wk_conf_item *it, *al_it;
+};
+
+static int add_dev(struct loader *ld, const struct ini_section *sec,
+		   struct sim_dev *dev, const char *name)
+{
+	struct sim *sim = ld->sim;
+	struct sim_dev *p;
+
+	dev->name = strdup(name);
+	p = dev->name ? realloc(sim->devs, (sim->n_devs + 1) * sizeof(*p))
+		      : NULL;
+	if (p == NULL) {
+		errat(ld, sec->file, sec->line, "out of memory");
+		return -1;
+	}
+	sim->devs = p;
+	p[sim->n_devs++] = *dev;
+	return 0;
+}
+
+static void load_kit(struct loader *ld, const struct ini_section *sec,
+		     const char *name)
+{
+	struct sim_dev dev = { .file = sec->file, .line = sec->line,
+			       .kind = SIM_KIT, .unit = -1 };
+	struct sim_kit *k;
+	struct kit_key keys[SCN_IN_N + KIT_OUT_N + 2];
+	const struct wk_conf_item *chip = NULL, *iv = NULL, *wd = NULL;
+	size_t nk = 0;
+	int before = ld->errors, n_lines = 0;
+	long v;
+
+	if (kit_new(&k) < 0) {
+		errat(ld, sec->file, sec->line, "out of memory");
+		return;
+	}
+	dev.kit = k;
+	memset(keys, 0, sizeof(keys));
+	for (int i = 0; i < SCN_IN_N; i++)
+		keys[nk++] = (struct kit_key){ scn_input_name(i),
+					       &k->in_off[i],
+					       &k->in_active_low[i], NULL,
+					       NULL };
+	keys[nk++] = (struct kit_key){ "d0", &k->d0, NULL, NULL, NULL };
+	keys[nk++] = (struct kit_key){ "d1", &k->d1, NULL, NULL, NULL };
+	for (int i = 0; i < KIT_OUT_N; i++)
+		keys[nk++] = (struct kit_key){ kit_output_name(i),
+					       &k->out_off[i],
+					       &k->out_active_low[i], NULL,
+					       NULL };
+
+	for (size_t i = 0; i < sec->n_items; i++) {
+		const struct wk_conf_item *it = &sec->items[i];
+		size_t klen = 0;
+		int done = 0;
+
+		if (strcmp(it->key, "kind") == 0)
+			continue;
+		if (strcmp(it->key, "chip") == 0) {
+			chip = it;
+			continue;
+		}
+		if (strcmp(it->key, "wiegand_interval_us") == 0) {
+			iv = it;
+			if (cv_long(it->value, 10, 1000000, &v) < 0)
+				errat(ld, it->file, it->line,
+				      "device %s: wiegand_interval_us: '%s' "
+				      "is not 10..1000000", name, it->value);
+			else
+				k->wg_interval_us = (unsigned)v;
+			continue;
+		}
+		if (strcmp(it->key, "wiegand_width_us") == 0) {
+			wd = it;
+			if (cv_long(it->value, 1, 100000, &v) < 0)
+				errat(ld, it->file, it->line,
+				      "device %s: wiegand_width_us: '%s' is "
+				      "not 1..100000", name, it->value);
+			else
+				k->wg_width_us = (unsigned)v;
+			continue;
+		}
+		for (size_t j = 0; j < nk && !done; j++) {
+			klen = strlen(keys[j].name);
+			if (strcmp(it->key, keys[j].name) == 0) {
+				done = 1;
+				keys[j].it = it;
+				if (cv_long(it->value, 0, KIT_LINES - 1, &v) < 0)
+					errat(ld, it->file, it->line,
+					      "device %s: %s: '%s' is not a "
+					      "line offset 0..%d", name,
+					      it->key, it->value,
+					      KIT_LINES - 1);
+				else
+					*keys[j].off = (int)v;
+			} else if (keys[j].active_low != NULL &&
+				   strncmp(it->key, keys[j].name, klen) == 0 &&
+				   strcmp(it->key + klen, "_active_low") == 0) {
+				done = 1;
+				keys[j].al_it = it;
+				if (cv_bool(it->value, keys[j].active_low) < 0)
+					errat(ld, it->file, it->line,
+					      "device %s: %s: '%s' is not yes "
+					      "or no", name, it->key,
+					      it->value);
+			}
+		}
+		if (!done)
+			errat(ld, it->file, it->line,
+			      "device %s: unknown key '%s' for a kit "
+			      "(expected chip, door, exit_button, fire_alarm, "
+			      "override, d0, d1, relay, green, red, buzzer, "
+			      "<line>_active_low, wiegand_interval_us, "
+			      "wiegand_width_us)", name, it->key);
+	}
+
+	if (chip == NULL) {
+		errat(ld, sec->file, sec->line,
+		      "device %s: missing key 'chip' (the socket of the "
+		      "simulated GPIO chip, the PATH of wicketd's "
+		      "chip = sim:PATH)", name);
+	} else {
+		const char *path = chip->value;
+
+		if (strncmp(path, "sim:", 4) == 0)
+			path += 4;
+		if (path[0] == '\0')
+			errat(ld, chip->file, chip->line,
+			      "device %s: chip: empty path", name);
+		else if (strlen(path) >= sizeof(((struct sockaddr_un *)0)
+						->sun_path))
+			errat(ld, chip->file, chip->line,
+			      "device %s: chip: path longer than %zu "
+			      "characters (a UNIX socket's limit)", name,
+			      sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		else if ((k->chip = strdup(path)) == NULL)
+			errat(ld, chip->file, chip->line, "out of memory");
+	}
+	for (size_t j = 0; j < nk; j++) {
+		if (keys[j].it != NULL)
+			n_lines++;
+		if (keys[j].al_it != NULL && keys[j].it == NULL)
+			errat(ld, keys[j].al_it->file, keys[j].al_it->line,
+			      "device %s: %s without %s", name,
+			      keys[j].al_it->key, keys[j].name);
+		for (size_t i = 0; i < j; i++)
+			if (keys[i].it != NULL && keys[j].it != NULL &&
+			    *keys[i].off >= 0 && *keys[i].off == *keys[j].off)
+				errat(ld, keys[j].it->file, keys[j].it->line,
+				      "device %s: %s: line %d is %s's too "
+				      "(line %d); each needs a line of its "
+				      "own", name, keys[j].name, *keys[j].off,
+				      keys[i].name, keys[i].it->line);
+	}
+	if (n_lines == 0 && ld->errors == before)
+		errat(ld, sec->file, sec->line,
+		      "device %s: a kit needs at least one line (door, "
+		      "exit_button, fire_alarm, override, d0 and d1, relay, "
+		      "green, red, buzzer)", name);
+	if ((k->d0 >= 0) != (k->d1 >= 0) && ld->errors == before)
+		errat(ld, sec->file, sec->line,
+		      "device %s: a Wiegand reader needs both d0 and d1",
+		      name);
+	if ((iv != NULL || wd != NULL) && k->d0 < 0 && ld->errors == before)
+		errat(ld, (iv ? iv : wd)->file, (iv ? iv : wd)->line,
+		      "device %s: %s without d0 and d1", name,
+		      (iv ? iv : wd)->key);
+	if (k->wg_width_us >= k->wg_interval_us && ld->errors == before)
+		errat(ld, (wd ? wd : iv)->file, (wd ? wd : iv)->line,
+		      "device %s: wiegand_width_us %u is not below "
+		      "wiegand_interval_us %u", name, k->wg_width_us,
+		      k->wg_interval_us);
+	if (ld->errors > before || add_dev(ld, sec, &dev, name) < 0) {
+		kit_free(k);
+		free(dev.name);
+	}
+}
+
+static void load_scanner(struct loader *ld, const struct ini_section *sec,
+			 const char *name)
+{
+	struct sim_dev dev = { .file = sec->file, .line = sec->line,
+			       .kind = SIM_SCANNER, .unit = -1 };
+	struct sim_scanner *sc;
+	const struct wk_conf_item *serial = NULL;
+	int before = ld->errors;
+	long v;
+
+	if (scanner_new(&sc) < 0) {
+		errat(ld, sec->file, sec->line, "out of memory");
+		return;
+	}
+	dev.scanner = sc;
+	for (size_t i = 0; i < sec->n_items; i++) {
+		const struct wk_conf_item *it = &sec->items[i];
+
+		if (strcmp(it->key, "kind") == 0)
+			continue;
+		if (strcmp(it->key, "serial") == 0) {
+			serial = it;
+		} else if (strcmp(it->key, "terminator") == 0) {
+			if (strcmp(it->value, "cr") == 0)
+				sc->term = TERM_CR;
+			else if (strcmp(it->value, "lf") == 0)
+				sc->term = TERM_LF;
+			else if (strcmp(it->value, "crlf") == 0)
+				sc->term = TERM_CRLF;
+			else
+				errat(ld, it->file, it->line,
+				      "device %s: terminator: '%s' is not one "
+				      "of cr, lf, crlf", name, it->value);
+		} else if (strcmp(it->key, "baud") == 0) {
+			if (cv_long(it->value, 1, 4000000, &v) < 0 ||
+			    !serve_baud_ok((unsigned)v) || v < 1200)
+				errat(ld, it->file, it->line,
+				      "device %s: baud: '%s' is not a serial "
+				      "speed (1200, 2400, 4800, 9600, 19200, "
+				      "38400, 57600, 115200, ... 921600)",
+				      name, it->value);
+			else
+				sc->baud = (unsigned)v;
+		} else {
+			errat(ld, it->file, it->line,
+			      "device %s: unknown key '%s' for a scanner "
+			      "(expected serial, terminator, baud)", name,
+			      it->key);
+		}
+	}
+	if (serial == NULL)
+		errat(ld, sec->file, sec->line,
+		      "device %s: missing key 'serial' (the tty to write the "
+		      "scanner's lines to)", name);
+	else if (serial->value[0] == '\0')
+		errat(ld, serial->file, serial->line,
+		      "device %s: serial: empty path", name);
+	else if ((sc->path = strdup(serial->value)) == NULL)
+		errat(ld, serial->file, serial->line, "out of memory");
+	for (size_t i = 0; sc->path && i < ld->sim->n_devs; i++) {
+		const struct sim_dev *o = &ld->sim->devs[i];
+
+		if (o->kind == SIM_SCANNER &&
+		    strcmp(o->scanner->path, sc->path) == 0)
+			errat(ld, serial->file, serial->line,
+			      "device %s: serial: %s is scanner %s's too "
+			      "(line %d)", name, sc->path, o->name, o->line);
+	}
+	if (ld->errors > before || add_dev(ld, sec, &dev, name) < 0) {
+		scanner_free(sc);
+		free(dev.name);
+	}
+}
+
 static void load_device(struct loader *ld, const struct ini_section *sec,
 			const char *name)
 {
@@ -412,10 +692,18 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 		}
 	}
 	kind = ini_get(sec, "kind");
+	if (kind != NULL && strcmp(kind->value, "kit") == 0) {
+		load_kit(ld, sec, name);
+		return;
+	}
+	if (kind != NULL && strcmp(kind->value, "scanner") == 0) {
+		load_scanner(ld, sec, name);
+		return;
+	}
 	if (kind == NULL)
 		errat(ld, sec->file, sec->line,
-		      "device %s: missing key 'kind' (thermal, reader, gate)",
-		      name);
+		      "device %s: missing key 'kind' (thermal, reader, gate, "
+		      "kit, scanner)", name);
 	else if (strcmp(kind->value, "thermal") == 0)
 		dev.kind = SIM_THERMAL;
 	else if (strcmp(kind->value, "reader") == 0)
@@ -425,7 +713,7 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 	else
 		errat(ld, kind->file, kind->line,
 		      "device %s: kind: '%s' is not one of thermal, reader, "
-		      "gate", name, kind->value);
+		      "gate, kit, scanner", name, kind->value);
 
 	listen = ini_get(sec, "listen");
 	serial = ini_get(sec, "serial");
@@ -477,7 +765,8 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 			dev.unit = (int)v;
 	}
 	for (size_t i = 0; li >= 0 && i < sim->n_devs; i++) {
-		if (sim->devs[i].link != dev.link ||
+		if (!sim_is_modbus(&sim->devs[i]) ||
+		    sim->devs[i].link != dev.link ||
 		    sim->devs[i].port != (size_t)li ||
 		    sim->devs[i].unit != dev.unit)
 			continue;
@@ -519,6 +808,9 @@ static void load_device(struct loader *ld, const struct ini_section *sec,
 		rc = mbmap_parse_gate(&conf, used, &dev.m.gate, on_dev_error,
 				      &dc);
 		break;
+	case SIM_KIT:
+	case SIM_SCANNER:
+		break;		/* load_kit, load_scanner */
 	}
 	if (mbmap_check_unused(&conf, used, on_dev_error, &dc) < 0 || rc < 0)
 		goto out;
@@ -639,6 +931,19 @@ int simconf_load(struct sim *sim, const char *path)
 		while (*name == ' ' || *name == '\t')
 			name++;
 		load_device(&ld, sec, name);
+	}
+	for (size_t i = 0; i < sim->n_devs; i++) {
+		const struct sim_dev *d = &sim->devs[i];
+
+		if (d->kind != SIM_SCANNER)
+			continue;
+		for (size_t k = 0; k < sim->n_lines; k++)
+			if (strcmp(sim->lines[k].path, d->scanner->path) == 0)
+				errat(&ld, d->file, d->line,
+				      "device %s: serial: %s is a Modbus line "
+				      "(device at line %d) too", d->name,
+				      d->scanner->path,
+				      sim->lines[k].cfg_line);
 	}
 	if (sim->n_devs == 0 && ld.errors == 0)
 		errat(&ld, path, doc->n_lines,

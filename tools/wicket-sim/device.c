@@ -20,6 +20,8 @@
  * still a command the installer wants to see.  A write counts only if
  * the responder will carry it out (frame_check).
  *
+ * Kits and scanners (kit.c) have no registers: their steps go to kit.c.
+ *
  * Faults (scenario.h) decide what comes back.  Under late, crc and garbage
  * the device did get the request, so a write is carried out and only the
  * answer is wrong; under silent, exception and disconnect it is not.
@@ -98,6 +100,9 @@ int dev_init(struct sim_dev *dev)
 		n = max_int(n, m->status_register + 1);
 		break;
 	}
+	case SIM_KIT:
+	case SIM_SCANNER:
+		break;
 	}
 	if (t == MB_INPUT)
 		inregs = n;
@@ -127,6 +132,10 @@ void dev_free(struct sim_dev *dev)
 	free(dev->map.holding);
 	free(dev->map.input);
 	memset(&dev->map, 0, sizeof(dev->map));
+	kit_free(dev->kit);
+	dev->kit = NULL;
+	scanner_free(dev->scanner);
+	dev->scanner = NULL;
 }
 
 int dev_check_step(const struct sim_dev *dev, const struct scn_step *st,
@@ -136,6 +145,8 @@ int dev_check_step(const struct sim_dev *dev, const struct scn_step *st,
 	unsigned w;
 	int rc;
 
+	if (!sim_is_modbus(dev))
+		return kit_check_step(dev, st, msg, msglen);
 	switch (st->action) {
 	case SCN_TEMP:
 		if (rm_encode(&dev->m.th.temperature, st->temp, regs) < 0) {
@@ -186,8 +197,7 @@ int dev_check_step(const struct sim_dev *dev, const struct scn_step *st,
 			return -EINVAL;
 		}
 		break;
-	case SCN_FAULT:
-	case SCN_END:
+	default:
 		break;
 	}
 	return 0;
@@ -212,6 +222,10 @@ void dev_apply(struct sim *sim, struct sim_dev *dev,
 
 	sim_out(sim, "device=%s step=%s value=%s", dev->name,
 		scn_action_name(st->action), st->text);
+	if (!sim_is_modbus(dev)) {
+		kit_apply(sim, dev, st);
+		return;
+	}
 	switch (st->action) {
 	case SCN_TEMP: {
 		const struct mb_thermal_map *m = &dev->m.th;
@@ -250,7 +264,7 @@ void dev_apply(struct sim *sim, struct sim_dev *dev,
 		dev->fault = st->fault;
 		dev->fault_arg = st->fault_arg;
 		break;
-	case SCN_END:
+	default:	/* kit and scanner steps, end */
 		break;
 	}
 }
@@ -261,7 +275,8 @@ struct sim_dev *dev_find(struct sim *sim, enum sim_link link, size_t port,
 	for (size_t i = 0; i < sim->n_devs; i++) {
 		struct sim_dev *d = &sim->devs[i];
 
-		if (d->link == link && d->port == port && d->unit == unit)
+		if (sim_is_modbus(d) && d->link == link && d->port == port &&
+		    d->unit == unit)
 			return d;
 	}
 	return NULL;

@@ -1,13 +1,16 @@
 /*
- * wicket-sim: simulated Modbus devices of a gate kit (thermal sensor,
- * card/QR reader, gate controller) on Modbus TCP or Modbus RTU, playing a
- * scenario, for the demo, the integration tests and installers rehearsing
- * a gate.
+ * wicket-sim: simulated devices of a gate kit, playing a scenario, for the
+ * demo, the integration tests and installers rehearsing a gate: Modbus
+ * devices (thermal sensor, card/QR reader, gate controller) on Modbus TCP
+ * or RTU, the lines of a simulated GPIO chip in wicketd (door contact,
+ * buttons, fire alarm, Wiegand reader; relay, lights and buzzer watched)
+ * and serial scanners writing lines to a tty.
  *
- * One thread: a ppoll() loop over the listening sockets, their clients
- * and the serial lines, whose timeout is the earliest of the next
- * scenario step and serve.c's timers (late replies, quiet lines, lost
- * lines).  serve.c moves the bytes, frame.c frames and answers them,
+ * One thread: a ppoll() loop over the listening sockets, their clients,
+ * the serial lines, the kits' chip sockets and the scanners' ttys, whose
+ * timeout is the earliest of the next scenario step, serve.c's timers
+ * (late replies, quiet lines, lost lines) and kit.c's (presses ending,
+ * connect attempts, lost ttys).  serve.c moves the bytes, frame.c frames and answers them,
  * device.c decides what each device says; nothing blocks, so a client
  * that stalls half-way through a request holds up nobody.
  *
@@ -120,8 +123,8 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
-		int64_t deadline, now;
-		size_t n;
+		int64_t deadline, kt, now;
+		size_t n, ns;
 
 		if (stop_signal)
 			break;
@@ -129,6 +132,9 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 			break;
 		serve_apply_faults(sim);
 		deadline = serve_timers(sim);
+		kt = kit_timers(sim);
+		if (kt >= 0 && (deadline < 0 || kt < deadline))
+			deadline = kt;
 		if (sim->clock_ms >= 0 && sim->scn != NULL &&
 		    sim->next_step < sim->scn->n_steps) {
 			int64_t step = (sim->clock_ms +
@@ -146,7 +152,7 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 			ts.tv_nsec = (long)((deadline - now) % 1000000) * 1000;
 			tsp = &ts;
 		}
-		n = serve_n_fds(sim);
+		n = serve_n_fds(sim) + kit_n_fds(sim);
 		if (n > cap) {
 			struct pollfd *p = realloc(pfd, n * sizeof(*p));
 
@@ -158,7 +164,8 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 			pfd = p;
 			cap = n;
 		}
-		n = serve_fill(sim, pfd);
+		ns = serve_fill(sim, pfd);
+		n = ns + kit_fill(sim, pfd + ns);
 		if (ppoll(pfd, n, tsp, waitmask) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -167,7 +174,8 @@ static int loop(struct sim *sim, const sigset_t *waitmask)
 			rc = -1;
 			break;
 		}
-		serve_events(sim, pfd, n);
+		serve_events(sim, pfd, ns);
+		kit_events(sim, pfd + ns, n - ns);
 		if (sim->clock_ms < 0 && sim->start == SIM_START_CONNECT &&
 		    serve_all_connected(sim))
 			start_clock(sim);

@@ -24,6 +24,7 @@
 
 #define MAX_FIELDS 8
 #define MAX_SECONDS 1000000.0
+#define LINE_MAX_LEN 8192	/* room for a long scanner line, escaped */
 
 #ifdef __GNUC__
 #define SCN_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -53,6 +54,14 @@ const char *scn_action_name(enum scn_action a)
 	case SCN_FAULT: return "fault";
 	case SCN_STATE: return "state";
 	case SCN_END: return "end";
+	case SCN_DOOR: return "door";
+	case SCN_PRESS: return "press";
+	case SCN_FIRE: return "fire";
+	case SCN_WIEGAND: return "wiegand";
+	case SCN_WIEGAND34: return "wiegand34";
+	case SCN_WIEGAND_BITS: return "wiegand-bits";
+	case SCN_SCAN: return "scan";
+	case SCN_SCAN_RAW: return "scan-raw";
 	}
 	return "?";
 }
@@ -77,8 +86,45 @@ const char *scn_kind_name(enum sim_kind k)
 	case SIM_THERMAL: return "thermal";
 	case SIM_READER: return "reader";
 	case SIM_GATE: return "gate";
+	case SIM_KIT: return "kit";
+	case SIM_SCANNER: return "scanner";
 	}
 	return "?";
+}
+
+const char *scn_input_name(enum scn_input in)
+{
+	switch (in) {
+	case SCN_IN_DOOR: return "door";
+	case SCN_IN_EXIT_BUTTON: return "exit_button";
+	case SCN_IN_FIRE_ALARM: return "fire_alarm";
+	case SCN_IN_OVERRIDE: return "override";
+	}
+	return "?";
+}
+
+static unsigned ones(uint64_t v)
+{
+	unsigned n = 0;
+
+	for (; v; v &= v - 1)
+		n++;
+	return n;
+}
+
+/* H10301 and its 34-bit sibling: a leading even parity bit over the first
+ * half of the data, a trailing odd one over the second half. */
+uint64_t scn_wiegand_frame(unsigned nbits, uint32_t facility, uint32_t card)
+{
+	unsigned half = (nbits - 2) / 2;
+	uint64_t data, hmask = (1ULL << half) - 1;
+	uint64_t even, odd;
+
+	data = ((uint64_t)facility << 16 | (card & 0xffff)) &
+	       ((1ULL << (nbits - 2)) - 1);
+	even = ones(data >> half & hmask) & 1;
+	odd = !(ones(data & hmask) & 1);
+	return even << (nbits - 1) | data << 1 | odd;
 }
 
 /* Split buf in place; returns the field count or -1 if there are more than
@@ -146,10 +192,10 @@ static int parse_card(const char *s, struct scn_step *st, char *msg,
 {
 	size_t len = strlen(s);
 
-	if (len >= sizeof(st->text))
+	if (len >= SCN_CARD_MAX)
 		return bad_line(msg, msglen,
-			    "credential longer than %zu characters",
-			    sizeof(st->text) - 1);
+			    "credential longer than %d characters",
+			    SCN_CARD_MAX - 1);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
 			return bad_line(msg, msglen,
@@ -268,6 +314,145 @@ static int parse_state(const char *s, struct scn_step *st, char *msg,
 	return 0;
 }
 
+/* `door open|closed`, `fire on|off`: a level of one input. */
+static int parse_level(const char *s, enum scn_input in, const char *on,
+		       const char *off, struct scn_step *st, char *msg,
+		       size_t msglen)
+{
+	if (strcmp(s, on) == 0)
+		st->state = 1;
+	else if (strcmp(s, off) == 0)
+		st->state = 0;
+	else
+		return bad_line(msg, msglen, "bad %s '%s' (expected %s or %s)",
+			    scn_action_name(st->action), s, on, off);
+	st->input = in;
+	snprintf(st->text, sizeof(st->text), "%s", s);
+	return 0;
+}
+
+/* `press exit_button|override [MS]` (args point at the input). */
+static int parse_press(char **args, int n, struct scn_step *st, char *msg,
+		       size_t msglen)
+{
+	long v = SCN_PRESS_DEFAULT_MS;
+
+	if (n < 1 || n > 2)
+		return bad_line(msg, msglen,
+			    "'press' takes exit_button or override and an "
+			    "optional time in milliseconds");
+	if (strcmp(args[0], "exit_button") == 0)
+		st->input = SCN_IN_EXIT_BUTTON;
+	else if (strcmp(args[0], "override") == 0)
+		st->input = SCN_IN_OVERRIDE;
+	else
+		return bad_line(msg, msglen,
+			    "cannot press '%s' (expected exit_button or "
+			    "override)", args[0]);
+	if (n == 2 && cv_long(args[1], 1, SCN_PRESS_MAX_MS, &v) < 0)
+		return bad_line(msg, msglen,
+			    "bad time '%s' for 'press': expected 1 to %d "
+			    "milliseconds", args[1], SCN_PRESS_MAX_MS);
+	st->ms = (unsigned)v;
+	st->state = 1;
+	snprintf(st->text, sizeof(st->text), "%s,%u",
+		 scn_input_name(st->input), st->ms);
+	return 0;
+}
+
+/* `wiegand F:C` (26-bit) and `wiegand34 F:C`. */
+static int parse_wiegand(const char *s, unsigned nbits, struct scn_step *st,
+			 char *msg, size_t msglen)
+{
+	long fmax = nbits == 26 ? 255 : 65535, f, c;
+	const char *colon = strchr(s, ':');
+	char fs[32];
+	size_t flen;
+
+	if (colon == NULL || colon == s ||
+	    (flen = (size_t)(colon - s)) >= sizeof(fs))
+		return bad_line(msg, msglen,
+			    "bad card '%s' for '%s': expected FACILITY:CARD",
+			    s, scn_action_name(st->action));
+	memcpy(fs, s, flen);
+	fs[flen] = '\0';
+	if (cv_long(fs, 0, fmax, &f) < 0)
+		return bad_line(msg, msglen,
+			    "bad facility '%s': a %u-bit frame holds 0 to %ld",
+			    fs, nbits, fmax);
+	if (cv_long(colon + 1, 0, 65535, &c) < 0)
+		return bad_line(msg, msglen,
+			    "bad card number '%s': expected 0 to 65535",
+			    colon + 1);
+	st->nbits = nbits;
+	st->bits = scn_wiegand_frame(nbits, (uint32_t)f, (uint32_t)c);
+	snprintf(st->text, sizeof(st->text), "%s", s);
+	return 0;
+}
+
+static int parse_bits(const char *s, struct scn_step *st, char *msg,
+		      size_t msglen)
+{
+	size_t n = strlen(s);
+
+	if (n > SCN_BITS_MAX)
+		return bad_line(msg, msglen,
+			    "%zu bits; a frame has at most %d", n,
+			    SCN_BITS_MAX);
+	st->bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '0' && s[i] != '1')
+			return bad_line(msg, msglen,
+				    "bad bits '%s': only 0 and 1", s);
+		st->bits = st->bits << 1 | (uint64_t)(s[i] - '0');
+	}
+	st->nbits = (unsigned)n;
+	snprintf(st->text, sizeof(st->text), "%s", s);
+	return 0;
+}
+
+/* A scanner line: \\ is a backslash, \xHH any byte; everything else as
+ * written (a scenario field has no blanks and no '#'). */
+static int parse_scan(const char *s, struct scn_step *st, char *msg,
+		      size_t msglen)
+{
+	size_t n = 0, len = strlen(s);
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '\\') {
+			int hi, lo;
+
+			if (s[i + 1] == '\\') {
+				i++;
+			} else if (s[i + 1] == 'x' &&
+				   (hi = cv_hexdigit(s[i + 2])) >= 0 &&
+				   (lo = cv_hexdigit(s[i + 3])) >= 0) {
+				c = hi << 4 | lo;
+				i += 3;
+			} else {
+				return bad_line(msg, msglen,
+					    "bad escape at character %zu of "
+					    "'%.40s' (expected \\\\ or "
+					    "\\xHH)", i + 1, s);
+			}
+		}
+		if (n == SCN_DATA_MAX)
+			return bad_line(msg, msglen,
+				    "scanner line longer than %d bytes",
+				    SCN_DATA_MAX);
+		st->data[n++] = (uint8_t)c;
+	}
+	st->data_len = n;
+	if (len < sizeof(st->text))
+		memcpy(st->text, s, len + 1);
+	else
+		snprintf(st->text, sizeof(st->text), "%.*s...",
+			 (int)sizeof(st->text) - 4, s);
+	return 0;
+}
+
 static int nargs(int have, int want, const char *action, char *msg,
 		 size_t msglen)
 {
@@ -321,7 +506,7 @@ int scn_parse_line(const char *line, const struct scn_dev *devs,
 		   size_t n_devs, struct scn_step out[2], char *msg,
 		   size_t msglen)
 {
-	char buf[1024];
+	char buf[LINE_MAX_LEN];
 	char *f[MAX_FIELDS + 1];
 	struct scn_step *st = &out[0];
 	double secs;
@@ -418,10 +603,58 @@ int scn_parse_line(const char *line, const struct scn_dev *devs,
 				    "disconnect)");
 		if ((rc = parse_fault(args, n_args, st, msg, msglen)) < 0)
 			return rc;
+	} else if (strcmp(action, "door") == 0) {
+		st->action = SCN_DOOR;
+		if ((rc = need_dev(devs, n_devs, dev, SIM_KIT, action,
+				   &st->device, msg, msglen)) < 0 ||
+		    (rc = nargs(n_args, 1, action, msg, msglen)) < 0 ||
+		    (rc = parse_level(args[0], SCN_IN_DOOR, "open", "closed",
+				      st, msg, msglen)) < 0)
+			return rc;
+	} else if (strcmp(action, "fire") == 0) {
+		st->action = SCN_FIRE;
+		if ((rc = need_dev(devs, n_devs, dev, SIM_KIT, action,
+				   &st->device, msg, msglen)) < 0 ||
+		    (rc = nargs(n_args, 1, action, msg, msglen)) < 0 ||
+		    (rc = parse_level(args[0], SCN_IN_FIRE_ALARM, "on", "off",
+				      st, msg, msglen)) < 0)
+			return rc;
+	} else if (strcmp(action, "press") == 0) {
+		st->action = SCN_PRESS;
+		if ((rc = need_dev(devs, n_devs, dev, SIM_KIT, action,
+				   &st->device, msg, msglen)) < 0 ||
+		    (rc = parse_press(args, n_args, st, msg, msglen)) < 0)
+			return rc;
+	} else if (strcmp(action, "wiegand") == 0 ||
+		   strcmp(action, "wiegand34") == 0) {
+		st->action = action[7] ? SCN_WIEGAND34 : SCN_WIEGAND;
+		if ((rc = need_dev(devs, n_devs, dev, SIM_KIT, action,
+				   &st->device, msg, msglen)) < 0 ||
+		    (rc = nargs(n_args, 1, action, msg, msglen)) < 0 ||
+		    (rc = parse_wiegand(args[0], action[7] ? 34 : 26, st, msg,
+					msglen)) < 0)
+			return rc;
+	} else if (strcmp(action, "wiegand-bits") == 0) {
+		st->action = SCN_WIEGAND_BITS;
+		if ((rc = need_dev(devs, n_devs, dev, SIM_KIT, action,
+				   &st->device, msg, msglen)) < 0 ||
+		    (rc = nargs(n_args, 1, action, msg, msglen)) < 0 ||
+		    (rc = parse_bits(args[0], st, msg, msglen)) < 0)
+			return rc;
+	} else if (strcmp(action, "scan") == 0 ||
+		   strcmp(action, "scan-raw") == 0) {
+		st->action = action[4] ? SCN_SCAN_RAW : SCN_SCAN;
+		if ((rc = need_dev(devs, n_devs, dev, SIM_SCANNER, action,
+				   &st->device, msg, msglen)) < 0 ||
+		    (rc = nargs(n_args, 1, action, msg, msglen)) < 0 ||
+		    (rc = parse_scan(args[0], st, msg, msglen)) < 0)
+			return rc;
 	} else {
 		return bad_line(msg, msglen,
 			    "unknown action '%s' (expected card, temp, raw, "
-			    "state, fault, person or end)", action);
+			    "state, fault, person, door, press, fire, "
+			    "wiegand, wiegand34, wiegand-bits, scan, scan-raw "
+			    "or end)", action);
 	}
 	return 1;
 }

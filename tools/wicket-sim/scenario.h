@@ -12,6 +12,13 @@
  *   5.5        thermal1  fault late 800      (answer 800 ms late)
  *   6.0        gate1     state open          (open | closed | 0..65535)
  *   7.0        person reader1 thermal1 1002 38.4   (card, temp 0.3 s later)
+ *   8.0        kit1      door open           (open | closed)
+ *   8.5        kit1      press exit_button   (exit_button | override [MS])
+ *   9.0        kit1      fire on             (on | off)
+ *   9.5        kit1      wiegand 123:45678   (26-bit; wiegand34 F:C: 34-bit)
+ *   9.6        kit1      wiegand-bits 0101   (raw bits, for bad frames)
+ *   9.8        scanner1  scan WKP1.ABC       (one line; \\ and \xHH escapes)
+ *   9.9        scanner1  scan-raw 12\x0d      (bytes, no terminator added)
  *   10.0       -         end
  *
  * tests/unit/test_scenario.c includes scenario.c directly, so this module
@@ -24,9 +31,33 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum sim_kind { SIM_THERMAL, SIM_READER, SIM_GATE };
+/* thermal, reader, gate: Modbus devices; kit: a client of a simulated
+ * GPIO chip (the gpio and wiegand plugins' lines); scanner: a serial QR
+ * or barcode scanner, writing its lines to a tty. */
+enum sim_kind { SIM_THERMAL, SIM_READER, SIM_GATE, SIM_KIT, SIM_SCANNER };
 
-enum scn_action { SCN_CARD, SCN_TEMP, SCN_RAW, SCN_FAULT, SCN_STATE, SCN_END };
+enum scn_action {
+	SCN_CARD, SCN_TEMP, SCN_RAW, SCN_FAULT, SCN_STATE, SCN_END,
+	/* kit */
+	SCN_DOOR,		/* input DOOR, state 1 open / 0 closed */
+	SCN_PRESS,		/* input EXIT_BUTTON or OVERRIDE for ms */
+	SCN_FIRE,		/* input FIRE_ALARM, state 1 on / 0 off */
+	SCN_WIEGAND,		/* 26-bit frame: nbits, bits */
+	SCN_WIEGAND34,		/* 34-bit frame */
+	SCN_WIEGAND_BITS,	/* the bits as written */
+	/* scanner */
+	SCN_SCAN,		/* data[0..data_len) and the terminator */
+	SCN_SCAN_RAW,		/* data[0..data_len) alone */
+};
+
+/* The inputs of a kit a scenario drives (logical: 1 = active). */
+enum scn_input {
+	SCN_IN_DOOR,		/* active: the door is open */
+	SCN_IN_EXIT_BUTTON,	/* active: pressed */
+	SCN_IN_FIRE_ALARM,	/* active: alarm */
+	SCN_IN_OVERRIDE,	/* active: the key is turned */
+};
+#define SCN_IN_N 4
 
 /* What a device does wrong, from `DEVICE fault KIND [ARG]`:
  *   none                answers normally
@@ -50,9 +81,15 @@ enum scn_fault {
 #define SCN_LATE_MAX_MS 60000
 
 #define SCN_RAW_MAX 4
-#define SCN_TEXT_MAX 64
+#define SCN_TEXT_MAX 80
+#define SCN_CARD_MAX 64		/* a credential: 63 characters */
+#define SCN_DATA_MAX 2048	/* a scanner line, terminator not counted */
 /* `person` puts the temperature this long after the card */
 #define SCN_PERSON_GAP_MS 300
+/* `press` holds an input active this long unless told */
+#define SCN_PRESS_DEFAULT_MS 200
+#define SCN_PRESS_MAX_MS 600000
+#define SCN_BITS_MAX 64
 
 /* A device as the scenario sees it. */
 struct scn_dev {
@@ -70,11 +107,18 @@ struct scn_step {
 	uint16_t raw[SCN_RAW_MAX];
 	enum scn_fault fault;	/* SCN_FAULT */
 	unsigned fault_arg;	/* exception: its code; late: milliseconds */
-	uint16_t state;		/* SCN_STATE */
-	/* The argument(s) as written, for the log (raw values and a fault's
-	 * kind and argument joined by ','); for SCN_CARD it is the credential
-	 * itself. */
+	uint16_t state;		/* SCN_STATE; SCN_DOOR, SCN_FIRE: 1 active */
+	enum scn_input input;	/* SCN_DOOR, SCN_PRESS, SCN_FIRE */
+	unsigned ms;		/* SCN_PRESS */
+	unsigned nbits;		/* SCN_WIEGAND* */
+	uint64_t bits;		/* the first bit sent the highest */
+	size_t data_len;	/* SCN_SCAN, SCN_SCAN_RAW */
+	/* The argument(s) as written, for the log (raw values, a fault's
+	 * kind and argument, a press's input and time joined by ','; a long
+	 * scanner line cut, ending in "..."); for SCN_CARD it is the
+	 * credential itself. */
 	char text[SCN_TEXT_MAX];
+	uint8_t data[SCN_DATA_MAX];	/* SCN_SCAN*: escapes undone */
 };
 
 /* The steps in the order they run (by time, then by line). */
@@ -122,5 +166,11 @@ void scn_free(struct scenario *scn);
 const char *scn_action_name(enum scn_action a);
 const char *scn_fault_name(enum scn_fault f);
 const char *scn_kind_name(enum sim_kind k);
+/* "door", "exit_button", "fire_alarm", "override": the kit's keys. */
+const char *scn_input_name(enum scn_input in);
+/* The bits of a 26-bit (facility 0..255) or 34-bit (facility 0..65535)
+ * Wiegand frame with both parity bits right, the first bit sent the
+ * highest; nbits must be 26 or 34. */
+uint64_t scn_wiegand_frame(unsigned nbits, uint32_t facility, uint32_t card);
 
 #endif

@@ -594,7 +594,7 @@ int serve_open(struct sim *sim)
 			return -1;
 		}
 	}
-	return 0;
+	return kit_open(sim);
 }
 
 void serve_close(struct sim *sim)
@@ -621,6 +621,7 @@ void serve_close(struct sim *sim)
 	free(sim->pending);
 	sim->pending = NULL;
 	sim->n_pending = sim->cap_pending = 0;
+	kit_close(sim);
 }
 
 int serve_all_connected(const struct sim *sim)
@@ -628,6 +629,11 @@ int serve_all_connected(const struct sim *sim)
 	for (size_t i = 0; i < sim->n_devs; i++) {
 		const struct sim_dev *d = &sim->devs[i];
 
+		if (!sim_is_modbus(d)) {
+			if (!kit_connected(d))
+				return 0;
+			continue;
+		}
 		if (d->link == SIM_RTU ? !d->contacted
 				       : sim->listeners[d->port].n_clients == 0)
 			return 0;
@@ -638,7 +644,8 @@ int serve_all_connected(const struct sim *sim)
 static int port_cut(const struct sim *sim, enum sim_link link, size_t port)
 {
 	for (size_t i = 0; i < sim->n_devs; i++)
-		if (sim->devs[i].link == link && sim->devs[i].port == port &&
+		if (sim_is_modbus(&sim->devs[i]) &&
+		    sim->devs[i].link == link && sim->devs[i].port == port &&
 		    sim->devs[i].fault == SCN_FAULT_DISCONNECT)
 			return 1;
 	return 0;

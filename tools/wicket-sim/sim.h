@@ -10,6 +10,10 @@
  *   config.c   the sim config and the device profiles -> struct sim
  *   device.c   what a simulated device does: its registers, scenario steps,
  *              requests routed to it and its faults, gate commands
+ *   kit.c      the gate kit's devices that are not Modbus: a kit drives
+ *              the lines of a simulated GPIO chip (door, buttons, fire
+ *              alarm, Wiegand reader) and reports its outputs (relay,
+ *              lights, buzzer); a scanner writes lines to a tty
  *   scenario.c the scenario parser (pure; see scenario.h)
  */
 #ifndef WICKET_SIM_H
@@ -62,6 +66,53 @@ struct sim_line {
 
 enum sim_link { SIM_TCP, SIM_RTU };
 
+/* The outputs of a kit, as the gpio plugin names them. */
+enum kit_output { KIT_RELAY, KIT_GREEN, KIT_RED, KIT_BUZZER };
+#define KIT_OUT_N 4
+#define KIT_IN_BUF 4096
+#define KIT_OUT_BUF 16384
+#define KIT_SENT_MAX 256	/* commands awaiting their reply */
+#define KIT_CMD_MAX 160
+
+/* A client of a simulated GPIO chip (the socket protocol of gpiosim.c).
+ * Offsets are -1 when the kit has no such line. */
+struct sim_kit {
+	char *chip;		/* the chip's socket */
+	int in_off[SCN_IN_N];
+	int in_active_low[SCN_IN_N];
+	int d0, d1;
+	unsigned wg_interval_us, wg_width_us;
+	int out_off[KIT_OUT_N];
+	int out_active_low[KIT_OUT_N];
+
+	int fd;			/* -1 while not connected */
+	int connecting;		/* connect() in progress */
+	int ever;		/* was connected once */
+	int64_t retry_us;	/* next connect attempt while not connected */
+	int level[SCN_IN_N];	/* the logical levels the scenario wants */
+	int64_t release_us[SCN_IN_N];	/* when a press ends, or -1 */
+	size_t in_len, out_len;
+	char in[KIT_IN_BUF];
+	char out[KIT_OUT_BUF];
+	/* the commands sent, oldest first, to name one that failed */
+	size_t sent_head, n_sent;
+	char sent[KIT_SENT_MAX][KIT_CMD_MAX];
+};
+
+enum scanner_term { TERM_CR, TERM_LF, TERM_CRLF };
+
+/* A serial scanner: writes its lines to a tty. */
+struct sim_scanner {
+	char *path;
+	unsigned baud;
+	enum scanner_term term;
+	int fd;			/* -1 while closed */
+	int64_t reopen_us;	/* while lost: next try */
+	int lost;
+	size_t out_len;
+	uint8_t out[KIT_OUT_BUF];
+};
+
 struct sim_dev {
 	char *name;
 	enum sim_kind kind;
@@ -76,6 +127,8 @@ struct sim_dev {
 		struct mb_gate_map gate;
 	} m;
 	struct frame_map map;	/* its registers, from address 0 */
+	struct sim_kit *kit;	/* SIM_KIT, owned */
+	struct sim_scanner *scanner;	/* SIM_SCANNER, owned */
 	enum scn_fault fault;
 	unsigned fault_arg;	/* exception code, late milliseconds */
 	uint16_t seq;		/* readings so far (sequence register) */
@@ -141,6 +194,14 @@ struct sim {
 	unsigned long opens, closes;
 };
 
+/* Whether d speaks Modbus (thermal, reader, gate): has a link, a port and
+ * a unit. */
+static inline int sim_is_modbus(const struct sim_dev *d)
+{
+	return d->kind == SIM_THERMAL || d->kind == SIM_READER ||
+	       d->kind == SIM_GATE;
+}
+
 /* main.c */
 /* One stdout line: "wicket-sim: t=SECONDS " fmt. */
 void sim_out(struct sim *sim, const char *fmt, ...) WK_PRINTF(2, 3);
@@ -177,6 +238,31 @@ void dev_request(struct sim *sim, struct sim_dev *dev,
 		 struct sim_reply *out);
 /* A reply dev built with seq (see sim_reply) has just been written. */
 void dev_replied(struct sim *sim, struct sim_dev *dev, long seq);
+
+/* kit.c */
+/* A kit or scanner with nothing open, as config.c fills it in. */
+int kit_new(struct sim_kit **out);
+int scanner_new(struct sim_scanner **out);
+void kit_free(struct sim_kit *kit);	/* closes it too; accepts NULL */
+void scanner_free(struct sim_scanner *sc);
+const char *kit_output_name(enum kit_output o);
+/* Open the scanners' ttys (kits connect from kit_timers); -1 (after a
+ * message on stderr) if one cannot be opened. */
+int kit_open(struct sim *sim);
+void kit_close(struct sim *sim);
+/* Whether a kit or scanner counts as connected for start = connect. */
+int kit_connected(const struct sim_dev *dev);
+/* The step fits the kit's or scanner's lines (dev_check_step's part). */
+int kit_check_step(const struct sim_dev *dev, const struct scn_step *st,
+		   char *msg, size_t msglen);
+/* Carry out a step on a kit or scanner (dev_apply's part). */
+void kit_apply(struct sim *sim, struct sim_dev *dev,
+	       const struct scn_step *st);
+/* The same interface to the poll loop as serve.c's. */
+size_t kit_n_fds(const struct sim *sim);
+size_t kit_fill(struct sim *sim, struct pollfd *pfd);
+void kit_events(struct sim *sim, const struct pollfd *pfd, size_t n);
+int64_t kit_timers(struct sim *sim);
 
 /* serve.c */
 /* Whether baud is a speed the serial lines can be set to. */
