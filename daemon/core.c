@@ -823,60 +823,56 @@ static void door_tick_all(struct core *c, int64_t now)
 			door_report(c, (int)i, door_tick(&c->doors[i], now));
 }
 
-static long on_emergency_timer(struct ev_loop *loop, void *arg);
-
-/* Hold every lane's gate open (fire alarm) or let it close.  A gate that
- * cannot hold is pulsed again every second while the alarm lasts. */
-static void hold_gates(struct core *c, int on)
+/* Tell every lane's gate, once per gate: hold it open (on), or let it
+ * close.  A gate that cannot hold is pulsed open instead while on. */
+static void command_gates(struct core *c, int on, int quiet)
 {
-	struct wk_command cmd = { .type = WK_CMD_HOLD };
-	int need_pulses = 0;
-
-	for (size_t i = 0; i < c->conf->n_lanes; i++) {
+	for (size_t i = 0; c->pl && i < c->conf->n_lanes; i++) {
 		int g = c->conf->lanes[i].gate;
-		int dup = 0;
+		struct wk_command cmd = { .id = ++c->cmd_id };
+		int dup = 0, hold;
 
-		if (g < 0 || c->pl == NULL)
+		if (g < 0)
 			continue;
 		for (size_t j = 0; j < i; j++)
 			dup |= c->conf->lanes[j].gate == g;
-		if (dup)
+		hold = (plug_provides(c->pl, g) & WK_PROVIDES_HOLD) != 0;
+		if (dup || (!hold && !on))
 			continue;
-		if (!(plug_provides(c->pl, g) & WK_PROVIDES_HOLD)) {
-			need_pulses = 1;
-			continue;
+		if (hold) {
+			cmd.type = WK_CMD_HOLD;
+			cmd.value = (uint32_t)on;
+		} else {
+			cmd.type = WK_CMD_OPEN;
+			cmd.pulse_ms = EMERGENCY_PULSE_MS;
 		}
-		cmd.id = ++c->cmd_id;
-		cmd.value = (uint32_t)on;
-		if (plug_command(c->pl, g, &cmd) < 0)
+		if (plug_command(c->pl, g, &cmd) < 0 && !quiet)
 			log_err("gate %s: cannot %s", c->conf->devices[g].name,
 				on ? "hold it open" : "release it");
 	}
-	ev_del_timer(c->loop, c->emergency_timer);
-	c->emergency_timer = 0;
-	if (on && need_pulses)
-		c->emergency_timer = ev_add_timer(c->loop, 0,
-						  on_emergency_timer, c);
 }
 
 static long on_emergency_timer(struct ev_loop *loop, void *arg)
 {
 	struct core *c = arg;
-	struct wk_command cmd = {
-		.type = WK_CMD_OPEN,
-		.pulse_ms = EMERGENCY_PULSE_MS,
-	};
 
 	(void)loop;
-	for (size_t i = 0; c->pl && i < c->conf->n_lanes; i++) {
-		int g = c->conf->lanes[i].gate;
-
-		if (g < 0 || (plug_provides(c->pl, g) & WK_PROVIDES_HOLD))
-			continue;
-		cmd.id = ++c->cmd_id;
-		plug_command(c->pl, g, &cmd);
-	}
+	command_gates(c, 1, 1);
 	return EMERGENCY_REPEAT_MS;
+}
+
+/* Hold every lane's gate open (fire alarm) or let it close.  While the
+ * alarm lasts the hold is sent again every second: a gate whose plugin
+ * was busy, in a fault or restarted gets it, and a gate that cannot hold
+ * (a Modbus pulse relay) is pulsed again. */
+static void hold_gates(struct core *c, int on)
+{
+	command_gates(c, on, 0);
+	ev_del_timer(c->loop, c->emergency_timer);
+	c->emergency_timer = 0;
+	if (on)
+		c->emergency_timer = ev_add_timer(c->loop, EMERGENCY_REPEAT_MS,
+						  on_emergency_timer, c);
 }
 
 /* Some fire alarm input is active (on) or none is any more. */
@@ -955,6 +951,57 @@ static void on_input(struct core *c, int dev, const struct wk_event *ev)
 		log_warn("device %s: input of unknown role %u", name,
 			 ev->input.role);
 	}
+}
+
+/* A reload stops the old devices and starts the new ones: a fire alarm
+ * in force then is carried over by device name, without a new alarm, and
+ * the new gates are held open at once; the new instance's first report
+ * of its fire input (initial) then says whether it still holds.  A fire
+ * device gone from the new configuration ends the emergency. */
+static char **kit_fire_names(struct core *c, size_t *n)
+{
+	char **names;
+
+	*n = 0;
+	if (c->fire == NULL || !c->emergency || c->conf->n_devices == 0)
+		return NULL;
+	names = calloc(c->conf->n_devices, sizeof(*names));
+	for (size_t i = 0; names && i < c->conf->n_devices; i++)
+		if (c->fire[i] && (names[*n] = strdup(c->conf->devices[i].name)))
+			(*n)++;
+	return names;
+}
+
+static void kit_carry_fire(struct core *c, char **names, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		int d = conf_find_device(c->conf, names[k]);
+
+		if (d >= 0 && c->pl && c->fire &&
+		    (plug_provides(c->pl, d) & WK_PROVIDES_FIRE_ALARM)) {
+			c->fire[d] = 1;
+			kept++;
+		}
+		free(names[k]);
+	}
+	free(names);
+	if (n == 0)
+		return;
+	if (kept == 0) {
+		kit_alarm(c, -1, "fire_alarm_cleared", RULES_SEV_LOW,
+			  "fire alarm input no longer configured: lanes back to normal");
+		publish_status(c);
+		return;
+	}
+	log_warn("reload during a fire alarm: every lane stays held open");
+	c->emergency = 1;
+	hold_gates(c, 1);
+	for (size_t i = 0; i < c->conf->n_devices; i++)
+		if (c->door_used[i])
+			door_hold(&c->doors[i], 1, ev_mono_ms());
+	publish_status(c);
 }
 
 /* The kit's state for c->conf: a door supervisor per door device. */
@@ -1966,6 +2013,8 @@ static void reload(struct core *c)
 	struct conf *nc;
 	struct plugins *npl;
 	struct rules *nr = NULL;
+	char **fire_names;
+	size_t n_fire;
 	int rc, reopen_ledger, reopen_mqtt, reopen_registry, reopen_control;
 	int reopen_remote;
 	enum rules_mode conf_mode;
@@ -2022,6 +2071,7 @@ static void reload(struct core *c)
 	reopen_control = str_differ(c->conf->control_socket, nc->control_socket) ||
 			 str_differ(c->conf->control_group, nc->control_group);
 	conf_mode = c->conf->mode;
+	fire_names = kit_fire_names(c, &n_fire);
 	if (reopen_control) {
 		control_close(c->ctl);
 		c->ctl = NULL;
@@ -2106,6 +2156,7 @@ static void reload(struct core *c)
 	}
 	if (apply(c) < 0)
 		log_err("reload: starting the devices failed");
+	kit_carry_fire(c, fire_names, n_fire);
 	log_notice("configuration reloaded");
 	publish_status(c);
 	if (reopen_ledger && !reopen_mqtt)
@@ -2233,6 +2284,9 @@ static void leave_fail_state(struct core *c)
 		log_notice("lane %s: stopping with the gate %s (fail = %s)",
 			   cl->name, cl->fail_safe ? "open" : "closed",
 			   cl->fail_safe ? "safe" : "secure");
+		if (c->emergency && !cl->fail_safe)
+			log_warn("lane %s: stopping during a fire alarm: its gate closes (fail = secure; a fire exit needs fail = safe)",
+				 cl->name);
 	}
 }
 

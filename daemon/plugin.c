@@ -21,6 +21,10 @@
 #include "plugin.h"
 
 #define QUEUE_CAP 1024
+/* Readings (credentials, temperatures) may fill the queue only up to
+ * this far from full: a flood from one scanner must never crowd out a
+ * fire alarm input, a door or a device fault. */
+#define QUEUE_RESERVE 128
 /* The descriptor's size at ABI 1.0.  Later minors append fields, so a
  * plugin built for an older minor has a smaller struct: accept anything
  * from this size up, and read appended fields only when size covers them. */
@@ -109,7 +113,9 @@ static int enqueue(struct wk_instance *inst, const struct wk_event *ev,
 	int rc = 0;
 
 	pthread_mutex_lock(&pl->mu);
-	if (pl->count == QUEUE_CAP) {
+	if (pl->count == QUEUE_CAP ||
+	    (pl->count >= QUEUE_CAP - QUEUE_RESERVE &&
+	     (ev->type == WK_EV_CREDENTIAL || ev->type == WK_EV_TEMPERATURE))) {
 		pl->dropped++;
 		rc = -ENOBUFS;
 	} else {

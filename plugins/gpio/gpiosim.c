@@ -71,6 +71,7 @@
 #include "glbackend.h"
 #include "gpiosim.h"
 
+#define SIM_FRAME_GAP_NS (100 * 1000000LL)	/* between two frames */
 #define QUEUE_LEN 512		/* events waiting per input line */
 #define IN_MAX (GSIM_CMD_MAX + 2)	/* a command line, \r\n included */
 #define OUT_MAX (1u << 20)	/* unread output that drops a client */
@@ -483,10 +484,12 @@ static int frame(struct sim_chip *c, const struct gsim_cmd *cmd, char *reply,
 					"err %u is low; a frame starts with both lines high",
 					offs[i]);
 	}
-	/* after a frame still running on either line */
+	/* after a frame still running on either line, with a silence that
+	 * ends it (a reader's frames are apart by far more than the 25 ms
+	 * a decoder waits), so two frames in a row stay two */
 	for (int i = 0; i < 2; i++)
-		if (c->line[offs[i]].last_t > t0)
-			t0 = c->line[offs[i]].last_t;
+		if (c->line[offs[i]].last_t + SIM_FRAME_GAP_NS > t0)
+			t0 = c->line[offs[i]].last_t + SIM_FRAME_GAP_NS;
 	for (unsigned k = 0; k < cmd->nbits; k++) {
 		struct sim_line *l = &c->line[offs[cmd->bits[k] == '1']];
 		int64_t t = t0 + (int64_t)k * cmd->interval_us * 1000;

@@ -452,10 +452,18 @@ static void deliver(struct scanner *s, const char *line, size_t len)
 	if (r == 0)
 		s->h.last_reading_ms = ev.time_ms;
 	pthread_mutex_unlock(&s->hmu);
-	if (r < 0)
-		s->host->log(s->inst, WK_LOG_WARNING,
-			     "line %" PRIu32 ": the code was not handed on: %s",
-			     ev.seq, strerror(-r));
+	if (r < 0) {
+		/* a flood: as rate-limited as rejected lines */
+		warn_flush(s, mono_ms());
+		if (s->warned < WARN_BURST) {
+			s->warned++;
+			s->host->log(s->inst, WK_LOG_WARNING,
+				     "line %" PRIu32 ": the code was not handed on: %s",
+				     ev.seq, strerror(-r));
+		} else {
+			s->unlogged++;
+		}
+	}
 }
 
 /* The line reader's verdict on one line. */

@@ -6,6 +6,7 @@ watches its outputs through the chip's control socket (docs/wiring.md,
 "Simulated GPIO"); wicketd, wicket-sim (the Modbus lane), mosquitto and the
 ledger are real."""
 import os
+import signal
 import socket
 import sqlite3
 import threading
@@ -247,6 +248,34 @@ def test_fire_alarm_active_at_start(kit):
     wait_for(lambda: events(g, "alarm", "fire_alarm"), 5 * SLOW, "fire_alarm at start")
     wait_for(lambda: chip.get(RELAY) == 1, 5 * SLOW, "the relay held from the start")
     assert g.wicketd.grep("fire_alarm active (at start)")
+
+
+def test_reload_during_fire_alarm(kit):
+    """A SIGHUP while the fire alarm holds: the emergency carries over
+    (no second alarm, no "cleared"), and the new gpio instance holds the
+    relay again.  The simulated chip is made anew by the reload (on a
+    board the lines keep their levels); the fire input reads active again
+    through its pull-up."""
+    g, chip = kit(fire_bias="pull-up")
+    wait_for(lambda: events(g, "alarm", "fire_alarm"), 5 * SLOW, "fire_alarm at start")
+    wait_for(lambda: chip.get(RELAY) == 1, 5 * SLOW, "the relay held")
+    chip.close()
+    os.kill(g.wicketd.p.pid, signal.SIGHUP)
+    wait_for(lambda: g.wicketd.grep("configuration reloaded"), 10 * SLOW, "the reload")
+    assert g.wicketd.grep("reload during a fire alarm: every lane stays held open")
+    chip = Chip(chip.path)
+    try:
+        wait_for(lambda: chip.get(RELAY) == 1, 5 * SLOW, "the relay held after the reload")
+        time.sleep(1.5)
+        assert len(events(g, "alarm", "fire_alarm")) == 1
+        assert events(g, "alarm", "fire_alarm_cleared") == []
+        assert chip.get(RELAY) == 1
+        # and it still clears when the input does
+        chip.ask("set %d 0" % FIRE)
+        wait_for(lambda: events(g, "alarm", "fire_alarm_cleared"), 5 * SLOW, "cleared")
+        wait_for(lambda: chip.get(RELAY) == 0, 5 * SLOW, "the relay released")
+    finally:
+        chip.close()
 
 
 @pytest.mark.parametrize("fail", ["safe", "secure"])
