@@ -45,6 +45,10 @@ EXPECTED = {
     "usr/lib/wicket/plugins/modbus-thermal.so": 0o644,
     "usr/lib/wicket/plugins/modbus-reader.so": 0o644,
     "usr/lib/wicket/plugins/modbus-gate.so": 0o644,
+    "usr/lib/wicket/plugins/libwicket-gpio.so": 0o644,
+    "usr/lib/wicket/plugins/gpio.so": 0o644,
+    "usr/lib/wicket/plugins/wiegand.so": 0o644,
+    "usr/lib/wicket/plugins/serial-scanner.so": 0o644,
     "usr/lib/systemd/system/wicketd.service": 0o644,
     "usr/lib/sysusers.d/wicket.conf": 0o644,
     "usr/lib/udev/rules.d/60-wicket-gpio.rules": 0o644,
@@ -206,7 +210,8 @@ def test_deb_name_and_control(built):
     assert int(f["Installed-Size"]) > 100
     deps = [d.strip() for d in f["Depends"].split(",")]
     names = {re.match(r"[a-z0-9.+-]+", d).group(0) for d in deps}
-    for lib in ["libc6", "libmodbus5", "libmosquitto1", "libinih1", "libsqlite3-0", "libssl3"]:
+    for lib in ["libc6", "libmodbus5", "libmosquitto1", "libinih1", "libsqlite3-0", "libssl3",
+                "libgpiod2"]:
         assert lib in names, "Depends lacks %s: %s" % (lib, f["Depends"])
     assert "systemd-sysusers | adduser" in deps
     # the package's own libwicket-modbus.so is no dependency
