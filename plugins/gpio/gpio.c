@@ -776,9 +776,12 @@ static void run_command(struct gpio *g, const struct wk_command *cmd,
 		     pulse, down);
 		break;
 	case WK_CMD_HOLD:
+		/* the core repeats a hold every second during a fire alarm:
+		 * only a change is worth a line at info */
+		glog(g, g->hold == (cmd->value != 0) ? WK_LOG_DEBUG : WK_LOG_INFO,
+		     "hold %" PRIu64 ": %s%s", cmd->id,
+		     cmd->value ? "held open" : "released", down);
 		g->hold = cmd->value != 0;
-		glog(g, WK_LOG_INFO, "hold %" PRIu64 ": %s%s", cmd->id,
-		     g->hold ? "held open" : "released", down);
 		break;
 	case WK_CMD_INDICATE:
 		g->ind = cmd->value;
@@ -788,7 +791,11 @@ static void run_command(struct gpio *g, const struct wk_command *cmd,
 			     ? ind_names[cmd->value] : "?", down);
 		break;
 	}
+	/* a command is carried out at once (or on recovery): requests and
+	 * responses both count it, so status does not show it unanswered */
 	g->h.requests++;
+	if (g->up)
+		g->h.responses++;
 }
 
 /* --- the worker ------------------------------------------------------- */
