@@ -334,7 +334,6 @@ struct sim_client {
 	int fd;
 	int watch;
 	int dead;
-	int skipping;		/* discarding the rest of a too long line */
 	int want_out;		/* EPOLLOUT is armed */
 	char in[IN_MAX];
 	size_t in_len;
@@ -561,7 +560,10 @@ static void client_input(struct sim_chip *c, struct sim_client *cl)
 	char reply[256];
 	size_t start = 0;
 
-	for (;;) {
+	/* a few reads per wakeup, then the plugin's threads get the chip's
+	 * lock again: one client sending without pause must not stall them
+	 * (epoll comes back for the rest) */
+	for (int turns = 0; turns < 8; turns++) {
 		ssize_t got = recv(cl->fd, cl->in + cl->in_len,
 				   sizeof(cl->in) - cl->in_len, MSG_DONTWAIT);
 
@@ -583,30 +585,24 @@ static void client_input(struct sim_chip *c, struct sim_client *cl)
 
 			if (cl->in[i] != '\n')
 				continue;
-			if (cl->skipping) {
-				cl->skipping = 0;
-			} else {
-				exec_line(c, cl, cl->in + start, i - start,
-					  reply, sizeof(reply));
-				w = (int)strlen(reply);
-				reply[w] = '\n';
-				client_put(cl, reply, (size_t)w + 1);
-			}
+			exec_line(c, cl, cl->in + start, i - start, reply,
+				  sizeof(reply));
+			w = (int)strlen(reply);
+			reply[w] = '\n';
+			client_put(cl, reply, (size_t)w + 1);
 			start = i + 1;
 		}
 		memmove(cl->in, cl->in + start, cl->in_len - start);
 		cl->in_len -= start;
 		if (cl->in_len == sizeof(cl->in)) {
-			/* no \n in a full buffer: answer once, then drop
-			 * everything up to the next \n */
-			if (!cl->skipping) {
-				snprintf(reply, sizeof(reply),
-					 "err line too long (over %d bytes)\n",
-					 GSIM_CMD_MAX);
-				client_put(cl, reply, strlen(reply));
-			}
-			cl->skipping = 1;
-			cl->in_len = 0;
+			/* no \n in a full buffer: not a client of this
+			 * protocol; answer once and hang up */
+			snprintf(reply, sizeof(reply),
+				 "err line too long (over %d bytes)\n",
+				 GSIM_CMD_MAX);
+			client_put(cl, reply, strlen(reply));
+			cl->dead = 1;
+			return;
 		}
 	}
 }
