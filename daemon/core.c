@@ -120,6 +120,7 @@ struct core {
 	int *fire;		/* the device's fire alarm input is active */
 	int emergency;		/* some fire alarm input is active */
 	uint64_t emergency_timer;	/* pulses gates that cannot hold */
+	unsigned emergency_ticks;	/* of that timer, since the alarm began */
 	/* QR passes (issue 6): the issuer keys of [passes], and what each
 	 * pass read said, until its attempt is decided (lane.h: the attempt
 	 * carries the note's ref) */
@@ -858,6 +859,10 @@ static long on_emergency_timer(struct ev_loop *loop, void *arg)
 
 	(void)loop;
 	command_gates(c, 1, 1);
+	/* the alarm pattern runs 10 s: keep it going while the alarm lasts */
+	if (++c->emergency_ticks % (10000 / EMERGENCY_REPEAT_MS) == 0)
+		for (size_t i = 0; i < c->conf->n_lanes; i++)
+			indicate(c, (int)i, WK_IND_ALARM);
 	return EMERGENCY_REPEAT_MS;
 }
 
@@ -870,6 +875,7 @@ static void hold_gates(struct core *c, int on)
 	command_gates(c, on, 0);
 	ev_del_timer(c->loop, c->emergency_timer);
 	c->emergency_timer = 0;
+	c->emergency_ticks = 0;
 	if (on)
 		c->emergency_timer = ev_add_timer(c->loop, EMERGENCY_REPEAT_MS,
 						  on_emergency_timer, c);
