@@ -881,6 +881,15 @@ static void hold_gates(struct core *c, int on)
 						  on_emergency_timer, c);
 }
 
+/* Door alarms off while the gates are held open on purpose (on), or
+ * back on. */
+static void hold_doors(struct core *c, int on, int64_t now)
+{
+	for (size_t i = 0; c->door_used && i < c->conf->n_devices; i++)
+		if (c->door_used[i])
+			door_hold(&c->doors[i], on, now);
+}
+
 /* Some fire alarm input is active (on) or none is any more. */
 static void set_emergency(struct core *c, int on, int dev)
 {
@@ -899,9 +908,7 @@ static void set_emergency(struct core *c, int on, int dev)
 			  "fire alarm cleared (input of %s): lanes back to normal",
 			  name);
 	hold_gates(c, on);
-	for (size_t i = 0; c->door_used && i < c->conf->n_devices; i++)
-		if (c->door_used[i])
-			door_hold(&c->doors[i], on, now);
+	hold_doors(c, on, now);
 	for (size_t i = 0; i < c->conf->n_lanes; i++)
 		indicate(c, (int)i, on ? WK_IND_ALARM : WK_IND_OFF);
 	publish_status(c);
@@ -1004,9 +1011,7 @@ static void kit_carry_fire(struct core *c, char **names, size_t n)
 	log_warn("reload during a fire alarm: every lane stays held open");
 	c->emergency = 1;
 	hold_gates(c, 1);
-	for (size_t i = 0; i < c->conf->n_devices; i++)
-		if (c->door_used[i])
-			door_hold(&c->doors[i], 1, ev_mono_ms());
+	hold_doors(c, 1, ev_mono_ms());
 	publish_status(c);
 }
 
